@@ -1,0 +1,3 @@
+from shieldstorm.cli.main import main
+
+main()

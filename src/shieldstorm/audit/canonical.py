@@ -1,0 +1,85 @@
+"""Canonical JSON (RFC 8785-like) so that one event always has exactly one byte encoding.
+
+Rules: object keys sorted by their UTF-16 code units (as RFC 8785 says), no insignificant whitespace,
+UTF-8 output, strings escaped as by ECMAScript's JSON.stringify (short escapes, lower-case \\u00xx),
+NaN and infinities rejected, integers written exactly. Floats use Python's shortest repr with the
+exponent normalised (`1e-07` -> `1e-7`); integral floats below 1e21 are written as integers, as
+RFC 8785 does. Only JSON types are accepted: dict (str keys), list/tuple, str, int, float, bool, None.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from shieldstorm.errors import InputError
+
+_encode_string = json.encoder.encode_basestring  # C-accelerated, escapes like JSON.stringify
+_EXPONENT = re.compile(r"e([+-])0*(\d)")
+
+
+class CanonicalJSONError(InputError):
+    """The value cannot be encoded canonically (NaN, infinity, non-string key, unsupported type)."""
+
+
+def _utf16_key(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _float(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        raise CanonicalJSONError("canonical JSON cannot encode NaN or infinity")
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return _EXPONENT.sub(r"e\1\2", repr(value))
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    # bool before int: bool is a subclass of int.
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, int):
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        out.append(_float(value))
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise CanonicalJSONError(f"canonical JSON object keys must be strings, got {type(key).__name__}")
+        out.append("{")
+        first = True
+        for key in sorted(value, key=_utf16_key):
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_encode_string(key))
+            out.append(":")
+            _encode(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for position, item in enumerate(value):
+            if position:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise CanonicalJSONError(f"canonical JSON cannot encode a value of type {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Encode `value` canonically as UTF-8 bytes; raises CanonicalJSONError on values JSON cannot carry."""
+    out: list[str] = []
+    _encode(value, out)
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalJSONError("canonical JSON cannot encode a lone surrogate") from exc

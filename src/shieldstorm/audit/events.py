@@ -1,0 +1,91 @@
+"""The audit event model and the leaf record that goes into the Merkle tree.
+
+Callers MUST pass redacted data: an audit event is kept forever and shipped to SIEMs, so it never
+carries a raw secret, token, password or unredacted PII value — only their kind, location and a
+fingerprint when needed (e.g. `{"finding": "aws_key", "sha256_prefix": "1a2b3c4d"}`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from shieldstorm.audit.canonical import canonical_json
+
+# The kinds of events the platform writes. Other dotted names are accepted (`<area>.<what>`).
+KNOWN_EVENT_TYPES = frozenset(
+    {
+        "shield.decision",
+        "policy.activated",
+        "policy.rejected",
+        "policy.changed",
+        "admin.action",
+        "storm.run",
+        "credits.movement",
+    }
+)
+
+MAX_EVENT_BYTES = 1 << 20  # one audit event stays below 1 MiB once encoded
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a `Z` suffix, e.g. `2026-11-23T09:10:57.123456Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditEvent(BaseModel):
+    """One audited fact. `event_id` is unique: appending the same id twice stores it once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: str = Field(min_length=1, max_length=128, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+    timestamp: datetime = Field(default_factory=_now)
+    actor: str = Field(default="system", max_length=256)
+    tenant: str | None = Field(default=None, max_length=256)
+    correlation_id: str | None = Field(default=None, max_length=256)
+    data: dict[str, Any] = Field(default_factory=dict)
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=64)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp must carry a timezone (RFC 3339)")
+        return value.astimezone(UTC)
+
+    @field_serializer("timestamp")
+    def _rfc3339(self, value: datetime) -> str:
+        return format_timestamp(value)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        # python mode keeps `data` as given, so NaN reaches canonical_json and is rejected (json mode nulls it).
+        return self.model_dump()
+
+    def canonical(self) -> bytes:
+        """The event's one canonical encoding (raises InputError if `data` is not canonical-JSON-able)."""
+        encoded = canonical_json(self.to_json_dict())
+        if len(encoded) > MAX_EVENT_BYTES:
+            from shieldstorm.errors import InputError
+
+            raise InputError(f"audit event {self.event_id} is {len(encoded)} bytes, above the {MAX_EVENT_BYTES} limit")
+        return encoded
+
+    @classmethod
+    def from_canonical(cls, encoded: bytes) -> AuditEvent:
+        return cls.model_validate_json(encoded)
+
+
+def leaf_record(event_bytes: bytes, index: int) -> bytes:
+    """The bytes hashed into leaf `index`: canonical `{"event": <event>, "index": <index>}`.
+
+    Binding the index into the leaf lets the verifier name a reordered or inserted entry exactly.
+    Keys "event" < "index" are already in canonical order, so splicing keeps the encoding canonical.
+    """
+    return b'{"event":' + event_bytes + b',"index":' + str(index).encode() + b"}"

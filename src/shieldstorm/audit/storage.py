@@ -1,0 +1,198 @@
+"""The Merkle tree in SQL: batched appends and O(log n) roots and proofs (one query each).
+
+Appends lock the single head row first (an UPDATE, which takes the row lock on PostgreSQL and the write lock
+on SQLite), so several processes can append to one database: a writer whose cached right edge is stale
+reloads it from the stored nodes before hashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shieldstorm.audit import schema
+from shieldstorm.audit.events import leaf_record
+from shieldstorm.audit.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    Node,
+    ProofError,
+    consistency_ranges,
+    fold_subtrees,
+    inclusion_ranges,
+    leaf_hash,
+    node_position,
+    perfect_subtrees,
+    resolve_ranges,
+)
+
+_IN_CHUNK = 500  # bound on bound parameters per IN list
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """An event waiting to be appended: its unique id and canonical bytes."""
+
+    event_id: str
+    event: bytes
+
+
+def lookup_nodes(connection: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
+    """Fetch perfect-subtree hashes (level 0 from audit_leaves, others from audit_nodes) in ONE query."""
+    leaf_indices = [index for level, index in wanted if level == 0]
+    positions = [node_position(level, index) for level, index in wanted if level > 0]
+    parts: list[sa.Select[Any]] = []
+    leaves, tree_nodes = schema.leaves.c, schema.nodes.c
+    if leaf_indices:
+        parts.append(
+            sa.select(sa.literal(0).label("kind"), leaves.idx.label("key"), leaves.leaf_hash.label("h")).where(
+                leaves.idx.in_(leaf_indices)
+            )
+        )
+    if positions:
+        parts.append(
+            sa.select(sa.literal(1).label("kind"), tree_nodes.pos.label("key"), tree_nodes.hash.label("h")).where(
+                tree_nodes.pos.in_(positions)
+            )
+        )
+    if not parts:
+        return {}
+    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    by_key: dict[tuple[int, int], bytes] = {(kind, key): bytes(h) for kind, key, h in connection.execute(query)}
+    found: dict[Node, bytes] = {}
+    for level, index in wanted:
+        key = (0, index) if level == 0 else (1, node_position(level, index))
+        if key in by_key:
+            found[(level, index)] = by_key[key]
+    return found
+
+
+def read_head(connection: Connection) -> tuple[int, bytes]:
+    row = connection.execute(sa.select(schema.head.c.size, schema.head.c.root).where(schema.head.c.id == 1)).one()
+    return int(row.size), bytes(row.root)
+
+
+def load_compact_range(connection: Connection, size: int) -> CompactRange:
+    subtrees = perfect_subtrees(0, size)
+    found = lookup_nodes(connection, subtrees)
+    missing = [node for node in subtrees if node not in found]
+    if missing:
+        raise ProofError(f"audit tree storage lacks the perfect subtree {missing[0]} of a tree of size {size}")
+    return CompactRange(size, [(level, found[(level, index)]) for level, index in subtrees])
+
+
+def existing_indices(connection: Connection, event_ids: Iterable[str]) -> dict[str, int]:
+    ids = list(dict.fromkeys(event_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        query = sa.select(schema.leaves.c.event_id, schema.leaves.c.idx).where(schema.leaves.c.event_id.in_(chunk))
+        found.update({event_id: int(idx) for event_id, idx in connection.execute(query)})
+    return found
+
+
+class TreeWriter:
+    """Appends batches in one transaction each; keeps the tree's right edge in memory between batches."""
+
+    def __init__(self) -> None:
+        self.compact: CompactRange | None = None
+
+    def append_batch(self, connection: Connection, entries: Sequence[PendingEntry]) -> list[int]:
+        """Append inside the caller's transaction; returns each entry's leaf index.
+
+        An event id already in the log (a replay, a retry) is not appended again: its existing index is returned.
+        The cached right edge is only advanced by `commit_succeeded` once the transaction commits.
+        """
+        connection.execute(sa.update(schema.head).where(schema.head.c.id == 1).values(size=schema.head.c.size))
+        size, _ = read_head(connection)
+        compact = self.compact
+        if compact is None or compact.size != size:
+            compact = load_compact_range(connection, size)
+        working = CompactRange(compact.size, compact.subtrees)
+        known = existing_indices(connection, (entry.event_id for entry in entries))
+        created = datetime.now(UTC)
+        leaf_rows: list[dict[str, Any]] = []
+        node_rows: list[dict[str, Any]] = []
+        indices: list[int] = []
+        for entry in entries:
+            if entry.event_id in known:
+                indices.append(known[entry.event_id])
+                continue
+            index = working.size
+            record = leaf_record(entry.event, index)
+            hashed = leaf_hash(record)
+            leaf_rows.append(
+                {"idx": index, "event_id": entry.event_id, "leaf_hash": hashed, "data": record, "created": created}
+            )
+            for level, node_index, value in working.append(hashed):
+                node_rows.append({"pos": node_position(level, node_index), "hash": value})
+            known[entry.event_id] = index
+            indices.append(index)
+        if leaf_rows:
+            insert_rows(connection, schema.leaves, leaf_rows)
+            if node_rows:
+                insert_rows(connection, schema.nodes, node_rows)
+            connection.execute(
+                sa.update(schema.head).where(schema.head.c.id == 1).values(size=working.size, root=working.root())
+            )
+        self._pending = working
+        return indices
+
+    def commit_succeeded(self) -> None:
+        self.compact = self._pending
+
+    def forget(self) -> None:
+        """After a failed transaction the cached edge may be ahead of the database: reload next time."""
+        self.compact = None
+
+
+def insert_rows(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert: COPY on PostgreSQL (psycopg 3), executemany elsewhere."""
+    if connection.dialect.name == "postgresql":
+        columns = list(rows[0])
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[column] for column in columns])
+        return
+    connection.execute(table.insert(), rows)
+
+
+# --- reads ----------------------------------------------------------------------------------------------------
+
+
+def root_at(connection: Connection, size: int) -> bytes:
+    current, _ = read_head(connection)
+    if not 0 <= size <= current:
+        raise ProofError(f"tree size {size} is beyond the log ({current} entries)")
+    if size == 0:
+        return EMPTY_ROOT
+    return fold_subtrees(resolve_ranges([(0, size)], lambda wanted: lookup_nodes(connection, wanted)))
+
+
+def inclusion_path(connection: Connection, index: int, size: int) -> list[bytes]:
+    current, _ = read_head(connection)
+    if size > current:
+        raise ProofError(f"tree size {size} is beyond the log ({current} entries)")
+    return resolve_ranges(inclusion_ranges(index, size), lambda wanted: lookup_nodes(connection, wanted))
+
+
+def proof_with_root(connection: Connection, ranges: list[tuple[int, int]], size: int) -> tuple[list[bytes], bytes]:
+    """Proof hashes and the root at `size`, all perfect subtrees fetched in ONE query."""
+    everything = [*ranges, (0, size)] if size else ranges
+    hashes = resolve_ranges(everything, lambda wanted: lookup_nodes(connection, wanted))
+    if size:
+        return hashes[:-1], hashes[-1]
+    return hashes, EMPTY_ROOT
+
+
+def consistency_path(connection: Connection, old_size: int, new_size: int) -> list[bytes]:
+    current, _ = read_head(connection)
+    if new_size > current:
+        raise ProofError(f"tree size {new_size} is beyond the log ({current} entries)")
+    return resolve_ranges(consistency_ranges(old_size, new_size), lambda wanted: lookup_nodes(connection, wanted))

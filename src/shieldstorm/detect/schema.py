@@ -1,0 +1,93 @@
+"""Schema of pattern files (YAML). Patterns are data: built-ins ship in `detect/patterns/`,
+users add or disable patterns with their own directory in the same schema.
+
+A pattern file looks like::
+
+    patterns:
+      - id: PI-OVR-001
+        kind: injection            # injection | pii | secret
+        category: direct_override
+        severity: high             # critical | high | medium | low
+        description: Orders the model to ignore its previous instructions.
+        entity: null               # PII/secret entity type for redaction, e.g. EMAIL, CREDIT_CARD
+        expressions:
+          - regex: 'ignore (all )?(previous|prior) instructions'
+          - literal: 'disregard the above'
+        validator: null            # e.g. luhn, iban, aba, npi, dea, verhoeff, nhs, ssn
+        case_sensitive: false
+        compliance: [GDPR]
+        languages: [en]
+        examples: ["Ignore all previous instructions and ..."]
+        counter_examples: ["Do not ignore the safety instructions."]
+    disable: [PI-OVR-007]          # optional: ids of built-in patterns to switch off
+
+Regexes are restricted to the syntax both Hyperscan and RE2 accept: no look-around,
+no back-references, no `\\b` under Unicode mode (use explicit boundaries).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shieldstorm.detect.models import Kind, Severity
+
+PATTERN_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+COMPLIANCE_TAGS = {"GDPR", "HIPAA", "PCI-DSS", "SOC2", "CCPA"}
+
+
+class Expression(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regex: str | None = None
+    literal: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Expression:
+        if (self.regex is None) == (self.literal is None):
+            raise ValueError("an expression has exactly one of `regex` or `literal`")
+        if (self.regex or self.literal or "") == "":
+            raise ValueError("an expression must not be empty")
+        return self
+
+
+class Pattern(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(min_length=3, max_length=64)]
+    kind: Kind
+    category: Annotated[str, Field(min_length=1)]
+    severity: Severity
+    description: Annotated[str, Field(min_length=1)]
+    expressions: Annotated[list[Expression], Field(min_length=1)]
+    entity: str | None = None
+    validator: str | None = None
+    case_sensitive: bool = False
+    compliance: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    examples: Annotated[list[str], Field(min_length=1)]
+    counter_examples: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not PATTERN_ID.match(value):
+            raise ValueError(f"pattern id {value!r} must look like PI-OVR-001")
+        return value
+
+    @field_validator("compliance")
+    @classmethod
+    def _known_tags(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - COMPLIANCE_TAGS)
+        if unknown:
+            raise ValueError(f"unknown compliance tags {unknown}; known: {sorted(COMPLIANCE_TAGS)}")
+        return value
+
+
+class PatternFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patterns: list[Pattern] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Storm: chaos and red-team testing of AI agents."""
