@@ -139,6 +139,16 @@ def test_bad_llm_settings_and_missing_key_are_config_errors(fake_llm: FakeLLM) -
         )
 
 
-async def test_sync_generate_with_llm_inside_event_loop_points_to_agenerate(fake_llm: FakeLLM) -> None:
-    with pytest.raises(ConfigError, match="agenerate"):
-        generate("g", PROMPT, seed=1, types=["llm_tone"], llm={"base_url": fake_llm.url, "model": "m"})
+async def test_sync_generate_with_llm_inside_event_loop_still_works(fake_llm: FakeLLM) -> None:
+    # storm.yaml's `llm:` section spells the fields url/kind; both spellings are accepted.
+    mutations = generate("g", PROMPT, seed=1, types=["llm_tone"], llm={"url": f"{fake_llm.url}/v1", "model": "m"})
+    assert mutations[0].prompt.endswith("(rewritten)")
+
+
+def test_llm_mutator_without_endpoint_never_yields_silently() -> None:
+    from shieldstorm.storm.mutations import registry
+
+    mutator = registry.all_mutators()["llm_paraphrase"]
+    assert mutator.requires_llm
+    with pytest.raises(ConfigError, match="needs an LLM endpoint"):
+        mutator.mutate([], None)  # type: ignore[arg-type]

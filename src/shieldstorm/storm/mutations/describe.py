@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from shieldstorm.storm.mutations import registry
-from shieldstorm.storm.mutations.llm import llm_mutators
 
 
 class MutatorInfo(BaseModel):
@@ -32,20 +31,8 @@ def describe() -> list[MutatorInfo]:
             attacks=list(m.attacks),
             expects_refusal=m.expects_refusal,
             source=registry.source_of(name),
+            requires_llm=m.requires_llm,
         )
         for name, m in registry.all_mutators().items()
-    ]
-    infos += [
-        MutatorInfo(
-            name=name,
-            category=m.category,
-            default_weight=m.default_weight,
-            description=m.description,
-            attacks=list(m.attacks),
-            expects_refusal=m.expects_refusal,
-            source="builtin",
-            requires_llm=True,
-        )
-        for name, m in llm_mutators().items()
     ]
     return sorted(infos, key=lambda info: (info.category, info.name))

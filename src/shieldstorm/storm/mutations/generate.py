@@ -7,16 +7,17 @@ import hashlib
 import json
 import random
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shieldstorm.errors import ConfigError, InputError, ShieldStormError
 from shieldstorm.storm.mutations import registry
 from shieldstorm.storm.mutations._text import replace_user, user_prompt
 from shieldstorm.storm.mutations.base import Message, Mutation, MutationContext, Mutator, stable_seed
-from shieldstorm.storm.mutations.llm import LLMClient, LLMMutator, LLMSettings, as_settings, llm_mutators
+from shieldstorm.storm.mutations.llm import LLMClient, LLMMutator, LLMSettings, as_settings
 
 if TYPE_CHECKING:
     from shieldstorm.storm.packs import Pack
@@ -120,7 +121,7 @@ def _plan(
     variants: int,
     system_prompt: str | None,
     canary: str | None,
-    llm: LLMSettings | Mapping[str, Any] | None,
+    llm: LLMSettings | BaseModel | Mapping[str, Any] | None,
 ) -> _Plan:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InputError(f"seed must be an integer, got {seed!r}")
@@ -129,9 +130,9 @@ def _plan(
     settings = as_settings(llm)
     golden = to_messages(messages)
     resolved = resolve_pack(pack)
-    rules = registry.all_mutators()
-    llms = llm_mutators()
-    known: dict[str, object] = {**rules, **llms}
+    known = registry.all_mutators()
+    rules = {n: m for n, m in known.items() if not isinstance(m, LLMMutator)}
+    llms = {n: m for n, m in known.items() if isinstance(m, LLMMutator)}
     # LLM types run by default only when an endpoint is configured; asking for one without it is an error.
     default = [*rules, *(llms if settings is not None else [])]
     order = select_types(types, resolved, known, default)
@@ -163,7 +164,7 @@ def generate(
     variants: int = 1,
     system_prompt: str | None = None,
     canary: str | None = None,
-    llm: LLMSettings | Mapping[str, Any] | None = None,
+    llm: LLMSettings | BaseModel | Mapping[str, Any] | None = None,
 ) -> list[Mutation]:
     """Mutations of one golden case.
 
@@ -180,7 +181,10 @@ def generate(
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_agenerate(plan))
-    raise ConfigError("LLM-backed mutation types inside a running event loop: use `await agenerate(...)`")
+    # Called from async code (e.g. at the start of a run): do the LLM calls on a private loop in a worker
+    # thread. This blocks the caller's loop until done; async callers should prefer `agenerate`.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storm-llm") as pool:
+        return pool.submit(asyncio.run, _agenerate(plan)).result()
 
 
 async def agenerate(
@@ -193,7 +197,7 @@ async def agenerate(
     variants: int = 1,
     system_prompt: str | None = None,
     canary: str | None = None,
-    llm: LLMSettings | Mapping[str, Any] | None = None,
+    llm: LLMSettings | BaseModel | Mapping[str, Any] | None = None,
 ) -> list[Mutation]:
     """`generate` for async callers; LLM requests go out concurrently over one pooled session."""
     return await _agenerate(_plan(golden_id, messages, seed, types, pack, variants, system_prompt, canary, llm))

@@ -10,27 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import os
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from shieldstorm.errors import ConfigError, ServiceUnavailableError
 from shieldstorm.storm.mutations._common import Params, params_of
 from shieldstorm.storm.mutations._data import load_data
 from shieldstorm.storm.mutations._text import fill, pick
-from shieldstorm.storm.mutations.base import MutationContext
+from shieldstorm.storm.mutations.base import Message, MutationContext, Mutator
 
 
 class LLMSettings(BaseModel):
-    """Where the LLM-backed mutators send their requests."""
+    """Where the LLM-backed mutators send their requests (`url`/`kind` are accepted as aliases)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    provider: Literal["openai", "ollama"] = "openai"
-    base_url: str = Field(description="e.g. http://127.0.0.1:11434 (ollama) or http://host:8000/v1 (openai)")
+    provider: Literal["openai", "ollama"] = Field(default="openai", validation_alias=AliasChoices("provider", "kind"))
+    base_url: str = Field(
+        description="e.g. http://127.0.0.1:11434 (ollama) or http://host:8000/v1 (openai)",
+        validation_alias=AliasChoices("base_url", "url"),
+    )
     model: str
     # Name of the environment variable holding the API key: the key itself never sits in a config file.
     api_key_env: str | None = None
@@ -39,29 +42,23 @@ class LLMSettings(BaseModel):
     max_concurrency: int = Field(default=4, ge=1, le=256)
 
 
-class LLMMutator(ABC):
-    """A mutator that asks an LLM to rewrite the last user message."""
+class LLMMutator(Mutator):
+    """A mutator that asks an LLM to rewrite the last user message (listed by the registry like any other;
+    `generate` runs it only when an LLM endpoint is configured)."""
 
-    name: ClassVar[str]
-    category: ClassVar[str]
-    default_weight: ClassVar[float] = 1.0
-    description: ClassVar[str] = ""
+    requires_llm: ClassVar[bool] = True
     attacks: ClassVar[tuple[str, ...]] = ("robustness",)
-    expects_refusal: ClassVar[bool] = False
-    params_model: ClassVar[type[BaseModel] | None] = None
 
     @abstractmethod
     def prompt(self, text: str, ctx: MutationContext) -> list[dict[str, str]]:
         """The chat messages asking the LLM for the rewrite."""
 
+    def mutate(self, messages: list[Message], ctx: MutationContext) -> list[list[Message]]:
+        # The synchronous, offline interface cannot call an LLM: fail loudly rather than yield nothing.
+        raise ConfigError(f"mutation type {self.name!r} needs an LLM endpoint: use generate(..., llm=...)")
+
     def metadata(self) -> dict[str, Any]:
-        return {
-            "category": self.category,
-            "attacks": list(self.attacks),
-            "expects_refusal": self.expects_refusal,
-            "behaviour_preserving": not self.expects_refusal,
-            "llm": True,
-        }
+        return {**super().metadata(), "llm": True}
 
 
 class LLMParaphrase(LLMMutator):
@@ -96,7 +93,7 @@ class LLMTone(LLMMutator):
         return [{"role": "system", "content": system}, {"role": "user", "content": fill(data["user"], text=text)}]
 
 
-LLM_MUTATORS: tuple[type[LLMMutator], ...] = (LLMParaphrase, LLMTone)
+MUTATORS: tuple[type[LLMMutator], ...] = (LLMParaphrase, LLMTone)
 
 
 class LLMClient:
@@ -165,17 +162,15 @@ def _extract(payload: Any, provider: str) -> str:
         return ""
 
 
-def llm_mutators() -> dict[str, LLMMutator]:
-    return {cls.name: cls() for cls in LLM_MUTATORS}
-
-
-def as_settings(value: LLMSettings | Mapping[str, Any] | None) -> LLMSettings | None:
+def as_settings(value: LLMSettings | BaseModel | Mapping[str, Any] | None) -> LLMSettings | None:
+    """Settings from a model, a mapping or another config model with the same fields (e.g. storm.yaml's)."""
     if value is None or isinstance(value, LLMSettings):
         return value
     from pydantic import ValidationError
 
+    raw = value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else dict(value)
     try:
-        return LLMSettings.model_validate(dict(value))
+        return LLMSettings.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"llm.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc

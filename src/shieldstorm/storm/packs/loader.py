@@ -99,9 +99,8 @@ def _merge(parents: list[Pack], child: Pack) -> Pack:
 def _check_against_registry(source: str, pack: Pack) -> None:
     """Type names must exist and params must fit the mutator's declared parameter model."""
     from shieldstorm.storm.mutations import registry
-    from shieldstorm.storm.mutations.llm import llm_mutators
 
-    known: dict[str, Any] = {**registry.all_mutators(), **llm_mutators()}
+    known = registry.all_mutators()
     for section, names in (("types", pack.types), ("weights", list(pack.weights)), ("params", list(pack.params))):
         for index, type_name in enumerate(names):
             if type_name not in known:
