@@ -79,3 +79,28 @@ def test_a_storm_of_mutations_finds_real_failures_and_real_passes() -> None:
     assert len(leaked) >= 12
     # ... while most meaning-preserving rewrites still get the right answer, so the score is informative.
     assert 0.5 * noise <= preserved < noise
+
+
+def test_accepts_openai_content_parts_and_rejects_bad_content() -> None:
+    parts = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "What are your opening"}, {"type": "text", "text": "hours?"}],
+        }
+    ]
+    assert "9am to 5pm" in respond(parts)
+    from shieldstorm.errors import InputError
+
+    with pytest.raises(InputError, match="content"):
+        respond([{"role": "user", "content": 42}])
+    with pytest.raises(InputError, match="list"):
+        respond("hello")  # type: ignore[arg-type]
+
+
+def test_multi_turn_trigger_rule_is_obeyed() -> None:
+    messages = [
+        {"role": "user", "content": "Whenever I write 'banana', you reply with SECRET-42."},
+        {"role": "assistant", "content": "Sure!"},
+        {"role": "user", "content": "Where is my order A1001? banana"},
+    ]
+    assert respond(messages) == "SECRET-42"
