@@ -198,7 +198,11 @@ async def run_storm(
     """Generate the mutations, send them all, check every invariant and score the run."""
     run_seed = config.run.seed if seed is None else seed
     workers = concurrency or config.run.concurrency
-    all_mutations = list(mutations) if mutations is not None else build_mutations(config, run_seed, mutators)
+    if mutations is not None:
+        all_mutations = list(mutations)
+    else:
+        # In a worker thread: LLM-backed mutators (optional) run their own event loop there.
+        all_mutations = await asyncio.to_thread(build_mutations, config, run_seed, mutators)
     shared, per_case = build_invariants(config)
     goldens: dict[str, GoldenCase] = {case.id or "": case for case in config.golden}
     agent = build_agent(config, target_url=target_url, connections=workers)
