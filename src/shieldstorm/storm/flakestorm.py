@@ -83,7 +83,7 @@ def _body(template: str, notes: list[str]) -> Any:
     try:
         return json.loads(candidate)
     except ValueError:
-        notes.append("request_template is not a JSON object; Storm sends {\"input\": prompt} instead: check it")
+        notes.append('request_template is not a JSON object; Storm sends {"input": prompt} instead: check it')
         return {"input": "{{prompt}}"}
 
 
