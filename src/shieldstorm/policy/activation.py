@@ -107,7 +107,7 @@ class PolicyManager:
             current = self.store.current()
             if current is not None:
                 return current.revision
-        if self.holder is not None:
+        if self.holder is not None and not self.holder.engine.builtin:
             return self.holder.engine.revision
         return None
 
