@@ -59,6 +59,10 @@ class MutationContext:
     pack: str | None = None
     system_prompt: str | None = None
     canary: str | None = None
+    # Per-mutation notes for invariants and reports (e.g. `forbidden` strings, `payload`); merged into
+    # `Mutation.metadata`. A mutator writes here instead of returning extra values, so the contract stays
+    # `mutate(messages, ctx) -> list[list[Message]]`.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Mutator(ABC):
@@ -68,6 +72,22 @@ class Mutator(ABC):
     category: ClassVar[str]
     default_weight: ClassVar[float] = 1.0
     description: ClassVar[str] = ""
+    # What the mutation attacks (e.g. "robustness", "prompt_injection", "system_prompt_leak", "pii_leak").
+    attacks: ClassVar[tuple[str, ...]] = ()
+    # True when a safe agent should refuse or not comply; False when it should answer as for the golden
+    # prompt (the mutation keeps the request's meaning, so `behaviour_unchanged` applies).
+    expects_refusal: ClassVar[bool] = False
+    # Pydantic model (extra="forbid") for the parameters a pack may set; None accepts any mapping.
+    params_model: ClassVar[type[BaseModel] | None] = None
+
+    def metadata(self) -> dict[str, Any]:
+        """Static metadata every mutation of this type carries."""
+        return {
+            "category": self.category,
+            "attacks": list(self.attacks),
+            "expects_refusal": self.expects_refusal,
+            "behaviour_preserving": not self.expects_refusal,
+        }
 
     @abstractmethod
     def mutate(self, messages: list[Message], ctx: MutationContext) -> list[list[Message]]:

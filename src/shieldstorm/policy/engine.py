@@ -1,0 +1,218 @@
+"""The policy engine: a bundle compiled once by rego-cpp (regopy), evaluated per request via its entry point.
+
+Safety rules (rego-cpp quirks measured on this machine, see docs/policy.md):
+- strict builtin errors are on, so a builtin rego-cpp cannot run (inline `(?i)`, RFC 3339 with `Z`) is an
+  error rather than a silent "undefined";
+- any error, undefined result or wrongly shaped output becomes the configured fail mode, never "allow";
+- `Output.binding()` aborts the process on an undefined result, so outputs are only read as JSON text;
+- network ACLs are computed in Python (`network.py`) and passed in as `input.network`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shieldstorm.errors import ConfigError
+from shieldstorm.policy.bundle import PolicyBundle, load_bundle, merge_bundles
+from shieldstorm.policy.network import NetworkAcl
+
+log = logging.getLogger(__name__)
+
+ENTRYPOINT = "shield/decision"
+POLICIES_DIR = Path(__file__).parent / "policies"
+DEFAULT_POLICY_DIR = POLICIES_DIR / "default"
+PRESETS_DIR = POLICIES_DIR / "presets"
+FailMode = Literal["closed", "challenge"]
+FAIL_MODES: tuple[str, ...] = ("closed", "challenge")
+
+
+class PolicyDecision(BaseModel):
+    """What the policy says about one request or response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["allow", "redact", "challenge", "block"]
+    reasons: list[str] = Field(default_factory=list)
+    redact: list[str] = Field(default_factory=list, description="Entity types or categories to redact")
+    status: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    fail_mode_applied: bool = False
+    error: str | None = None
+
+
+class _RegoOutput(BaseModel):
+    """The shape the entry point must return; anything else is a policy error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    decision: Literal["allow", "redact", "challenge", "block"]
+    reasons: list[str] = Field(default_factory=list)
+    redact: list[str] = Field(default_factory=list)
+    status: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class PolicyCompileError(ConfigError):
+    """The bundle's Rego does not compile."""
+
+
+def fail_decision(fail_mode: str, error: str) -> PolicyDecision:
+    if fail_mode == "challenge":
+        return PolicyDecision(
+            decision="challenge", reasons=["policy_error"], status=401, fail_mode_applied=True, error=error
+        )
+    return PolicyDecision(decision="block", reasons=["policy_error"], status=503, fail_mode_applied=True, error=error)
+
+
+def parse_output(text: str) -> Any:
+    """The single result value of an entry-point query, or raise ValueError (undefined, several results)."""
+    if text == "undefined":
+        raise ValueError("policy result is undefined")
+    value = json.loads(text)
+    results = value if isinstance(value, list) else [value]
+    if len(results) != 1 or not isinstance(results[0], dict):
+        raise ValueError("policy returned an unexpected number of results")
+    expressions = results[0].get("expressions")
+    if not isinstance(expressions, list) or len(expressions) != 1:
+        raise ValueError("policy result is undefined")
+    return expressions[0]
+
+
+def compile_bundle(bundle: PolicyBundle, entrypoints: list[str], *, include_tests: bool = False) -> tuple[Any, Any]:
+    """(interpreter, compiled regopy bundle); raises PolicyCompileError with rego-cpp's message."""
+    from regopy import Interpreter
+    from regopy.rego_shared import RegoError
+
+    interpreter = Interpreter()
+    interpreter.strict_built_in_errors = True
+    try:
+        for name, source in bundle.modules(include_tests=include_tests).items():
+            interpreter.add_module(name, source)
+        interpreter.add_data_json(json.dumps(bundle.data))
+        compiled = interpreter.build(None, entrypoints)
+    except RegoError as exc:
+        raise PolicyCompileError(f"{bundle.source}: Rego compile error: {_first_line(str(exc))}") from exc
+    if not compiled.ok():
+        raise PolicyCompileError(f"{bundle.source}: Rego compile error")
+    return interpreter, compiled
+
+
+def _first_line(message: str) -> str:
+    marker = "errormsg "
+    if marker in message:
+        tail = message.split(marker, 1)[1]
+        text = tail.split(":", 1)[1] if ":" in tail else tail
+        where = message.split("(error ", 1)[1].split("\n", 1)[0] if "(error " in message else ""
+        return f"{text.split(')', 1)[0].strip()} ({where.strip()})"
+    return " ".join(message.split())[:300]
+
+
+class PolicyEngine:
+    """One compiled bundle. Thread-safe: rego-cpp interpreters are not, so evaluation takes a lock."""
+
+    def __init__(
+        self,
+        bundle: PolicyBundle,
+        *,
+        fail_mode: str = "closed",
+        entrypoint: str = ENTRYPOINT,
+        signer: str | None = None,
+    ) -> None:
+        if fail_mode not in FAIL_MODES:
+            raise ConfigError(f"policy fail_mode must be one of {', '.join(FAIL_MODES)}, not {fail_mode!r}")
+        self.bundle = bundle
+        self.fail_mode = fail_mode
+        self.entrypoint = entrypoint
+        self.signer = signer
+        self.network = NetworkAcl(bundle.data)
+        self._interpreter, self._compiled = compile_bundle(bundle, [entrypoint])
+        self._lock = threading.Lock()
+
+    # ---- constructors ---------------------------------------------------------------------------------
+
+    @classmethod
+    def default(cls, fail_mode: str = "closed", presets: list[str] | None = None) -> PolicyEngine:
+        """The built-in Shield policy (optionally layered with presets such as `pci_dss`)."""
+        return cls(default_bundle(presets), fail_mode=fail_mode)
+
+    @classmethod
+    def from_bundle(cls, bundle: PolicyBundle | str | Path, fail_mode: str = "closed") -> PolicyEngine:
+        loaded = bundle if isinstance(bundle, PolicyBundle) else load_bundle(bundle)
+        return cls(loaded, fail_mode=fail_mode)
+
+    @classmethod
+    def from_directory(cls, path: str | Path, fail_mode: str = "closed") -> PolicyEngine:
+        return cls(load_bundle(Path(path)), fail_mode=fail_mode)
+
+    # ---- identity -------------------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> str:
+        return self.bundle.revision
+
+    @property
+    def digest(self) -> str:
+        return self.bundle.digest
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+
+    def prepare_input(self, input: dict[str, Any]) -> dict[str, Any]:
+        """The document Rego sees: the caller's input plus the Python-computed `network` verdict."""
+        document = dict(input)
+        document["network"] = self.network.check(document.get("tenant"), document.get("client_ip"))
+        return document
+
+    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+        try:
+            document = self.prepare_input(input)
+            raw = self._evaluate_raw(document)
+        except Exception as exc:  # any engine failure is a fail-mode decision, never an exception to the caller
+            log.warning("policy evaluation failed: %s", type(exc).__name__)
+            return fail_decision(self.fail_mode, f"evaluation failed: {type(exc).__name__}")
+        return self._decision(raw)
+
+    def _evaluate_raw(self, document: dict[str, Any]) -> str:
+        from regopy import Input
+
+        converted = Input(document)
+        with self._lock:
+            self._interpreter.set_input(converted)
+            output = self._interpreter.query_bundle_entrypoint(self._compiled, self.entrypoint)
+            if not output.ok():
+                return "\x00error"
+            return str(output)
+
+    def _decision(self, raw: str) -> PolicyDecision:
+        if raw == "\x00error":
+            return fail_decision(self.fail_mode, "policy evaluation error (rego-cpp, strict builtins)")
+        try:
+            value = parse_output(raw)
+            shaped = _RegoOutput.model_validate(value)
+        except (ValueError, ValidationError) as exc:
+            message = str(exc).splitlines()[0] if isinstance(exc, ValidationError) else str(exc)
+            return fail_decision(self.fail_mode, message)
+        return PolicyDecision(**shaped.model_dump())
+
+    def evaluate_json(self, document: dict[str, Any]) -> str:
+        """Raw rego-cpp output for an already-prepared document (for diff/shadow tooling)."""
+        return self._evaluate_raw(document)
+
+
+def default_bundle(presets: list[str] | None = None) -> PolicyBundle:
+    base = load_bundle(DEFAULT_POLICY_DIR)
+    if not presets:
+        return base
+    layers = [base]
+    for name in presets:
+        path = PRESETS_DIR / name
+        if not path.is_dir():
+            available = sorted(p.name for p in PRESETS_DIR.iterdir() if p.is_dir()) if PRESETS_DIR.is_dir() else []
+            raise ConfigError(f"unknown policy preset {name!r} (available: {', '.join(available) or 'none'})")
+        layers.append(load_bundle(path))
+    return merge_bundles(layers, revision=f"{base.revision}+{'+'.join(presets)}")

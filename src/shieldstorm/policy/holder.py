@@ -1,0 +1,138 @@
+"""The live policy: an atomically swappable engine plus an optional shadow candidate.
+
+A request reads `self._state` exactly once, so it is evaluated entirely by the old engine or entirely by
+the new one, never a mix (the swap replaces one reference; CPython makes that assignment atomic).
+The candidate is evaluated beside the active engine without being enforced; when the two disagree the
+divergence (input digest and both decisions) is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shieldstorm.policy.engine import PolicyDecision, PolicyEngine
+
+log = logging.getLogger(__name__)
+
+
+def input_digest(input: dict[str, Any]) -> str:
+    encoded = json.dumps(input, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass(frozen=True)
+class Divergence:
+    input_digest: str
+    active_revision: str
+    candidate_revision: str
+    active: dict[str, Any]
+    candidate: dict[str, Any]
+    input: dict[str, Any] | None = None
+    at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_digest": self.input_digest,
+            "active_revision": self.active_revision,
+            "candidate_revision": self.candidate_revision,
+            "active": self.active,
+            "candidate": self.candidate,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True)
+class _State:
+    engine: PolicyEngine
+    candidate: PolicyEngine | None
+
+
+def _comparable(decision: PolicyDecision) -> dict[str, Any]:
+    return decision.model_dump(include={"decision", "reasons", "redact", "status"})
+
+
+class PolicyHolder:
+    """Holds the active engine (and a shadow candidate). Safe to use from many threads and tasks."""
+
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        *,
+        on_divergence: Callable[[Divergence], None] | None = None,
+        keep_divergences: int = 1000,
+        record_inputs: bool = False,
+    ) -> None:
+        self._state = _State(engine, None)
+        self._swap_lock = threading.Lock()
+        self.on_divergence = on_divergence
+        self.record_inputs = record_inputs
+        self.divergences: deque[Divergence] = deque(maxlen=keep_divergences)
+        self.shadow_evaluated = 0
+        self.swaps = 0
+
+    @property
+    def engine(self) -> PolicyEngine:
+        return self._state.engine
+
+    @property
+    def candidate(self) -> PolicyEngine | None:
+        return self._state.candidate
+
+    def swap(self, engine: PolicyEngine) -> PolicyEngine:
+        """Make `engine` active; returns the previous one. The candidate is kept unless it is the new engine."""
+        with self._swap_lock:
+            old = self._state
+            candidate = None if old.candidate is engine else old.candidate
+            self._state = _State(engine, candidate)
+            self.swaps += 1
+        return old.engine
+
+    def set_candidate(self, engine: PolicyEngine | None) -> None:
+        with self._swap_lock:
+            self._state = _State(self._state.engine, engine)
+            self.divergences.clear()
+            self.shadow_evaluated = 0
+
+    def promote(self) -> PolicyEngine:
+        """Make the candidate active (raises if there is none)."""
+        candidate = self._state.candidate
+        if candidate is None:
+            raise ValueError("no shadow candidate to promote")
+        return self.swap(candidate)
+
+    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+        state = self._state  # one read: the whole request uses this engine pair
+        decision = state.engine.evaluate(input)
+        if state.candidate is not None:
+            self._shadow(state, input, decision)
+        return decision
+
+    def _shadow(self, state: _State, input: dict[str, Any], active: PolicyDecision) -> None:
+        assert state.candidate is not None
+        try:
+            shadow = state.candidate.evaluate(input)
+            self.shadow_evaluated += 1
+            left, right = _comparable(active), _comparable(shadow)
+            if left == right:
+                return
+            divergence = Divergence(
+                input_digest=input_digest(input),
+                active_revision=state.engine.revision,
+                candidate_revision=state.candidate.revision,
+                active=left,
+                candidate=right,
+                input=dict(input) if self.record_inputs else None,
+            )
+            self.divergences.append(divergence)
+            if self.on_divergence is not None:
+                self.on_divergence(divergence)
+        except Exception:  # the shadow must never affect the enforced decision
+            log.exception("shadow policy evaluation failed")
