@@ -99,12 +99,13 @@ class ShieldApp:
         self.upstream = Upstream(config.upstream) if config.mode != "authz" else None
         self._jwks_session: aiohttp.ClientSession | None = None
         self.pipeline = Pipeline(config, metrics=self.metrics, session_factory=self._session_for_jwks)
-        self.inspector = ResponseInspector(config.response, self.pipeline.detection)
+        self.inspector = ResponseInspector(config.response, self.pipeline.detection, self.pipeline.policy)
         self.audit = AuditSink(config.audit, self.metrics)
         self.proxies = TrustedProxies(config.server.trusted_proxies)
         self.upstream_label = "authz" if self.upstream is None else self.upstream.base
         self.started = time.time()
         self.credits: Any = None
+        self._lifespans = 0
 
     def _session_for_jwks(self) -> aiohttp.ClientSession:
         if self._jwks_session is None or self._jwks_session.closed:
@@ -112,9 +113,15 @@ class ShieldApp:
         return self._jwks_session
 
     async def startup(self) -> None:
-        await self.audit.open()
+        # Idempotent: the HTTP/3 listener runs the same app's lifespan a second time.
+        self._lifespans += 1
+        if self._lifespans == 1:
+            await self.audit.open()
 
     async def shutdown(self) -> None:
+        self._lifespans -= 1
+        if self._lifespans > 0:
+            return
         await self.audit.close()
         if self.upstream is not None:
             await self.upstream.close()
@@ -184,7 +191,7 @@ class ShieldApp:
             if problem.status != 499:
                 await send_simple(send, *json_error(problem.status, problem.error_type, str(problem)))
             return
-        peer = scope["client"][0] if scope.get("client") else "0.0.0.0"
+        peer = scope["client"][0] if scope.get("client") else "unknown"
         client_ip = self.proxies.client_ip(peer, headers.get("x-forwarded-for"))
         method, path = scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         if scope.get("query_string"):
@@ -315,7 +322,8 @@ class ShieldApp:
         return verdict.action, verdict.reasons, verdict.categories, new_body
 
     async def _relay_stream(self, send: Send, info: RequestInfo, decision: Decision, response: Any,
-                            headers: list[tuple[bytes, bytes]], stream_filter: SSEChatFilter | TextStreamFilter) -> None:
+                            headers: list[tuple[bytes, bytes]],
+                            stream_filter: SSEChatFilter | TextStreamFilter) -> None:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         is_sse = isinstance(stream_filter, SSEChatFilter)
         try:

@@ -23,7 +23,7 @@ class Scanner(Protocol):
 
 
 def build_detector(config: DetectionConfig) -> Scanner:
-    detector_class: Any = importlib.import_module("shieldstorm").Detector
+    detector_class: Any = importlib.import_module("shieldstorm.detect").Detector
     if config.patterns_dir is not None:
         return detector_class.from_paths([config.patterns_dir])  # type: ignore[no-any-return]
     return detector_class.default()  # type: ignore[no-any-return]

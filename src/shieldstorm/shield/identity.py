@@ -97,16 +97,14 @@ class Authenticator:
             assert digest is not None
             self._keys[digest] = Identity(entry.tenant, entry.principal, "api_key")
         self.jwks = JwksCache(config.jwt, session_factory) if config.jwt else None
-        self._claims = (
-            jwt.JWTClaimsRegistry(
-                leeway=config.jwt.leeway_seconds,
-                iss={"essential": True, "value": config.jwt.issuer} if config.jwt.issuer else None,
-                aud={"essential": True, "value": config.jwt.audience} if config.jwt.audience else None,
-                exp={"essential": True},
-            )
-            if config.jwt
-            else None
-        )
+        self._claims: jwt.JWTClaimsRegistry | None = None
+        if config.jwt is not None:
+            options: dict[str, Any] = {"exp": {"essential": True}}
+            if config.jwt.issuer:
+                options["iss"] = {"essential": True, "value": config.jwt.issuer}
+            if config.jwt.audience:
+                options["aud"] = {"essential": True, "value": config.jwt.audience}
+            self._claims = jwt.JWTClaimsRegistry(leeway=config.jwt.leeway_seconds, **options)
 
     async def identify(self, headers: dict[str, str]) -> Identity:
         """`headers` has lower-case names."""

@@ -28,7 +28,7 @@ from shieldstorm.errors import InputError
 from shieldstorm.shield.config import ShieldConfig
 from shieldstorm.shield.engines import DetectionEngine, GateDecision, PolicyGate
 from shieldstorm.shield.extract import Extracted, Extractor, set_at
-from shieldstorm.shield.identity import AuthError, Authenticator, Identity
+from shieldstorm.shield.identity import Authenticator, AuthError, Identity
 from shieldstorm.shield.metrics import ShieldMetrics
 from shieldstorm.shield.ratelimit import UNLIMITED, RateLimiter, RateResult
 from shieldstorm.shield.risk import composite_risk
@@ -171,7 +171,8 @@ class Pipeline:
 
     def policy_input(self, info: RequestInfo, identity: Identity, *, risk: float, attack: bool,
                      detections: list[dict[str, Any]], rate: RateResult, extracted: Extracted | None,
-                     signals: RequestSignals | None, direction: str = "request") -> dict[str, Any]:
+                     signals: RequestSignals | None, verdict: str = "allow",
+                     direction: str = "request") -> dict[str, Any]:
         allow = self.config.header_allowlist
         return {
             "tenant": identity.tenant,
@@ -183,11 +184,10 @@ class Pipeline:
             "detections": detections,
             "categories": sorted({d["category"] for d in detections}),
             "attack": attack,
+            "verdict": verdict,
             "risk": risk,
-            "rate": {
-                "limit": rate.limit, "remaining": rate.remaining, "pressure": round(rate.pressure, 4),
-                "per_second": round(signals.rate, 3) if signals else 0.0,
-            },
+            "rate": round(signals.rate * 60, 3) if signals else 0.0,  # requests per minute by this principal
+            "rate_limit": {"limit": rate.limit, "remaining": rate.remaining, "pressure": round(rate.pressure, 4)},
             "body_size": len(info.body),
             "model": extracted.model if extracted else None,
             "tools": extracted.tools if extracted else [],
@@ -226,6 +226,8 @@ class Pipeline:
             segments = extracted.segments
             results = self.detection.detector.scan_many([s.text for s in segments]) if segments else []
             detector_risk, attack, detections = merge_scans([s.source for s in segments], results)
+            verdicts = {str(r.verdict) for r in results}
+            verdict = "block" if "block" in verdicts else "review" if "review" in verdicts else "allow"
         # 5. request signals
         with m.stage("signals"):
             signals = None
@@ -236,7 +238,7 @@ class Pipeline:
         with m.stage("policy"):
             risk = composite_risk(self.config.risk, detector_risk, signals.anomaly if signals else 0.0, rate.pressure)
             document = self.policy_input(info, identity, risk=risk, attack=attack, detections=detections, rate=rate,
-                                         extracted=extracted, signals=signals)
+                                         extracted=extracted, signals=signals, verdict=verdict)
             gate = self.policy.evaluate(document)
         # 7. decision
         with m.stage("decision"):

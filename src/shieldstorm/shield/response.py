@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shieldstorm.shield.config import ResponseConfig
-from shieldstorm.shield.engines import DetectionEngine
+from shieldstorm.shield.engines import DetectionEngine, PolicyGate
+
+_STRICTNESS = {"allow": 0, "redact": 1, "block": 2}
 
 
-class ResponseBlocked(Exception):  # noqa: N818 - it is an outcome, not a programming error
+class ResponseBlocked(Exception):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
@@ -34,9 +36,10 @@ class TextVerdict:
 
 
 class ResponseInspector:
-    def __init__(self, config: ResponseConfig, detection: DetectionEngine) -> None:
+    def __init__(self, config: ResponseConfig, detection: DetectionEngine, policy: PolicyGate | None = None) -> None:
         self.config = config
         self.detection = detection
+        self.policy = policy
 
     def inspect(self, text: str, canaries: list[str], *, protected_prefix: int = 0) -> TextVerdict:
         """Decide on one text. Findings ending before `protected_prefix` were already released (streams)."""
@@ -48,13 +51,24 @@ class ResponseInspector:
         findings = [f for f in result.findings if str(f.kind) in ("pii", "secret") and f.end > protected_prefix]
         if not findings:
             return TextVerdict("allow", text)
+        # The configured floor (response.pii_action / secret_action) ...
         action = "allow"
         reasons: list[str] = []
         for finding in findings:
-            wanted = self.config.secret_action if str(finding.kind) == "secret" else self.config.pii_action
+            wanted: str = self.config.secret_action if str(finding.kind) == "secret" else self.config.pii_action
             reasons.append(f"{finding.kind}:{finding.entity or finding.category} in response")
-            if wanted == "block" or (wanted == "redact" and action == "allow"):
+            if _STRICTNESS[wanted] > _STRICTNESS[action]:
                 action = wanted
+        # ... and the Rego policy (direction "response"): the stricter of the two wins.
+        if self.policy is not None and self.policy.holder is not None:
+            detections = [{"pattern_id": f.pattern_id, "kind": str(f.kind), "category": f.category,
+                           "severity": str(f.severity), "entity": f.entity} for f in findings]
+            gate = self.policy.evaluate({"direction": "response", "detections": detections, "risk": 0.0,
+                                         "attack": False, "categories": sorted({f.category for f in findings})})
+            wanted = "block" if gate.decision in ("block", "challenge") else gate.decision
+            if _STRICTNESS.get(wanted, 2) > _STRICTNESS[action]:
+                action = wanted
+                reasons.extend(f"policy:{r}" for r in gate.reasons)
         categories = sorted({f.category for f in findings})
         reasons = list(dict.fromkeys(reasons))
         if action == "redact":

@@ -22,7 +22,7 @@ HOP_BY_HOP = frozenset({
 })
 
 
-class CircuitOpen(Exception):  # noqa: N818
+class CircuitOpen(Exception):
     pass
 
 
