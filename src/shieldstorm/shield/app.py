@@ -199,7 +199,7 @@ class ShieldApp:
         if self.config.mode == "authz":
             method = headers.get("x-original-method", method)
             path = headers.get("x-original-uri", path)
-        info = RequestInfo(method=method, path=path, headers=headers, client_ip=client_ip, body=body,
+        info = RequestInfo(method=method, path=path, headers=headers, client_ip=client_ip, peer=peer, body=body,
                            correlation_id=headers.get("x-request-id", "")[:64] or _new_id())
         try:
             decision = await self.pipeline.decide(info)
@@ -224,7 +224,7 @@ class ShieldApp:
         assert self.upstream is not None
         up_config = self.config.upstream
         strip = up_config.strip_client_authorization or self.config.mode == "openai"
-        out = upstream_headers(scope["headers"], client_ip=info.client_ip, proto=scope.get("scheme", "http"),
+        out = upstream_headers(scope["headers"], peer=info.peer, proto=scope.get("scheme", "http"),
                                strip_authorization=strip, extra=self.upstream.extra_headers,
                                correlation_id=info.correlation_id, content_length=len(decision.body))
         if self.config.response.inspect:

@@ -45,6 +45,7 @@ class RequestInfo:
     headers: dict[str, str]  # lower-case names
     client_ip: str
     body: bytes
+    peer: str = ""
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -71,6 +72,8 @@ class Decision:
     canaries: list[str] = field(default_factory=list)
     policy_error: str | None = None
     direction: str = "request"
+    client_ip: str | None = None
+    message: str | None = None  # client-facing message for non-policy refusals (auth, rate, bad body)
 
     @property
     def forward(self) -> bool:
@@ -96,7 +99,7 @@ class Decision:
         }
         return json.dumps({"error": {
             "type": self.error_type or self.action,
-            "message": messages.get(self.action, "Request refused."),
+            "message": self.message or messages.get(self.action, "Request refused."),
             "decision": self.action,
             "risk": self.risk,
             "reasons": self.reasons,
@@ -116,6 +119,7 @@ class Decision:
             "patterns": sorted({d["pattern_id"] for d in self.detections}),
             "tenant": self.tenant,
             "principal": self.identity.principal if self.identity else None,
+            "client_ip": self.client_ip,
             "rate_backend": self.rate.backend,
             "signals": self.signals.as_dict() if self.signals else None,
             "policy_error": self.policy_error,
@@ -124,22 +128,37 @@ class Decision:
 
 def _refusal(info: RequestInfo, status: int, error_type: str, reason: str, **extra: Any) -> Decision:
     return Decision(action="block", status=status, risk=1.0 if status in (401, 403) else 0.0, reasons=[reason],
-                    correlation_id=info.correlation_id, error_type=error_type, **extra)
+                    client_ip=info.client_ip,
+                    correlation_id=info.correlation_id, error_type=error_type, message=reason, **extra)
 
 
-def merge_scans(segment_sources: list[str], results: list[ScanResult]) -> tuple[float, bool, list[dict[str, Any]]]:
+# Categories of sensitive data (contract 1). They drive redaction, not the attack risk: an e-mail address in a
+# request is data to protect, not evidence of an attack.
+DATA_CATEGORIES = frozenset(
+    {"identification", "financial", "contact", "health", "location", "biometric", "credentials", "sensitive"}
+)
+
+
+def merge_scans(segment_sources: list[str], results: list[ScanResult]) -> tuple[float, bool, str,
+                                                                                  list[dict[str, Any]]]:
+    """(attack risk, attack, verdict, detections) over all segments. Risk and verdict count injection only."""
     risk = 0.0
     attack = False
+    verdict = "allow"
     detections: list[dict[str, Any]] = []
     for source, result in zip(segment_sources, results, strict=True):
-        risk = max(risk, result.risk)
+        injection_scores = [score for category, score in result.categories.items() if category not in DATA_CATEGORIES]
+        if injection_scores:
+            risk = max(risk, *injection_scores)
+            if str(result.verdict) == "block" or (str(result.verdict) == "review" and verdict == "allow"):
+                verdict = str(result.verdict)
         attack = attack or result.attack
         for finding in result.findings:
             detections.append({
                 "pattern_id": finding.pattern_id, "kind": str(finding.kind), "category": finding.category,
                 "severity": str(finding.severity), "entity": finding.entity, "source": source,
             })
-    return risk, attack, detections
+    return risk, attack, verdict, detections
 
 
 def detection_reasons(detections: list[dict[str, Any]], limit: int = 8) -> list[str]:
@@ -225,9 +244,7 @@ class Pipeline:
         with m.stage("detection"):
             segments = extracted.segments
             results = self.detection.detector.scan_many([s.text for s in segments]) if segments else []
-            detector_risk, attack, detections = merge_scans([s.source for s in segments], results)
-            verdicts = {str(r.verdict) for r in results}
-            verdict = "block" if "block" in verdicts else "review" if "review" in verdicts else "allow"
+            detector_risk, attack, verdict, detections = merge_scans([s.source for s in segments], results)
         # 5. request signals
         with m.stage("signals"):
             signals = None
@@ -257,7 +274,7 @@ class Pipeline:
             correlation_id=info.correlation_id, error_type={"block": "blocked", "challenge": "challenge"}.get(action),
             identity=identity, rate=rate, categories=sorted({d["category"] for d in detections}),
             detections=detections, headers=dict(gate.headers), body=info.body, extracted=extracted, signals=signals,
-            policy_error=gate.error,
+            policy_error=gate.error, client_ip=info.client_ip,
         )
         if action == "challenge":
             decision.headers.setdefault("WWW-Authenticate", 'ShieldStorm-Challenge realm="shield"')

@@ -2,7 +2,8 @@
 
     risk = 1 − (1 − w_d·d) · (1 − w_a·a) · (1 − w_r·r)
 
-d: detector risk (0..1, from the detection engine), a: anomaly score of the request signals (0..1),
+d: detector attack risk (0..1: the detection engine's highest score over injection categories of any
+segment; PII/secret categories do not count here, they drive redaction), a: anomaly score of the request signals (0..1),
 r: rate-limit pressure (share of the principal's burst in use, 0..1). Weights w are in `risk:` of shield.yaml
 (defaults 1.0, 0.3, 0.1). This is a weighted noisy-OR: any one strong signal is enough, weak signals add up,
 and the result stays in [0, 1]. Thresholds: risk ≥ block_threshold (0.8) → block; ≥ challenge_threshold

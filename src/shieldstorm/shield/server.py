@@ -28,7 +28,7 @@ def uvicorn_config(app: Any, config: ShieldConfig, *, host: str, port: int, log_
         if server.tls.client_ca_file is not None:
             options.update(ssl_ca_certs=str(server.tls.client_ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED)
     uv = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                        log_level=log_level, access_log=False, server_header=False,
+                        log_level=log_level, access_log=False, server_header=False, proxy_headers=False,
                         timeout_keep_alive=30, h11_max_incomplete_event_size=server.max_header_bytes, **options)
     try:
         uv.load()

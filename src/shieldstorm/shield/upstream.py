@@ -113,7 +113,7 @@ class Upstream:
             await self._session.close()
 
 
-def upstream_headers(client_headers: list[tuple[bytes, bytes]], *, client_ip: str, proto: str,
+def upstream_headers(client_headers: list[tuple[bytes, bytes]], *, peer: str, proto: str,
                      strip_authorization: bool, extra: dict[str, str], correlation_id: str,
                      content_length: int) -> dict[str, str]:
     headers: dict[str, str] = {}
@@ -127,7 +127,8 @@ def upstream_headers(client_headers: list[tuple[bytes, bytes]], *, client_ip: st
             continue
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    headers["x-forwarded-for"] = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
+    # Append the hop we saw (the connected peer), as every proxy in a chain does.
+    headers["x-forwarded-for"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
     headers["x-forwarded-proto"] = proto
     headers["x-correlation-id"] = correlation_id
     if content_length:
