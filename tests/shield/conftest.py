@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from shieldstorm.shield.app import ShieldApp, create_app
 from shieldstorm.shield.config import ShieldConfig
+from shieldstorm.shield.server import uvicorn_config
 from tests.services import free_port
 
 PATTERNS = Path(__file__).parent / "patterns"
@@ -111,26 +112,18 @@ def base_config(upstream_url: str | None, **overrides: Any) -> ShieldConfig:
 async def start_shield() -> AsyncIterator[ShieldFactory]:
     running: list[RunningShield] = []
 
-    async def start(config: ShieldConfig, *, ssl_options: dict[str, Any] | None = None) -> RunningShield:
+    async def start(config: ShieldConfig) -> RunningShield:
         shield = ShieldApp(config)
         app = create_app(config, shield)
         port = free_port()
-        uv = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", http="httptools", lifespan="on",
-                            log_level="warning", access_log=False, proxy_headers=False,
-                            **(ssl_options or {}))
-        if ssl_options:
-            import ssl
-
-            uv.load()
-            assert uv.ssl is not None
-            uv.ssl.minimum_version = ssl.TLSVersion.TLSv1_3
+        uv = uvicorn_config(app, config, host="127.0.0.1", port=port)  # the production server settings (TLS)
         server = uvicorn.Server(uv)
         task = asyncio.create_task(server.serve())
         for _ in range(500):
             if server.started:
                 break
             await asyncio.sleep(0.01)
-        scheme = "https" if ssl_options else "http"
+        scheme = "https" if config.server.tls else "http"
         handle = RunningShield(f"{scheme}://127.0.0.1:{port}", shield, server, task)
         running.append(handle)
         return handle

@@ -20,6 +20,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 import re2
 
@@ -27,7 +28,7 @@ from shieldstorm.detect.models import ScanResult
 from shieldstorm.errors import InputError
 from shieldstorm.shield.config import ShieldConfig
 from shieldstorm.shield.engines import DetectionEngine, GateDecision, PolicyGate
-from shieldstorm.shield.extract import Extracted, Extractor, set_at
+from shieldstorm.shield.extract import Extracted, Extractor, Segment, set_at
 from shieldstorm.shield.identity import Authenticator, AuthError, Identity
 from shieldstorm.shield.metrics import ShieldMetrics
 from shieldstorm.shield.ratelimit import UNLIMITED, RateLimiter, RateResult
@@ -240,6 +241,9 @@ class Pipeline:
             except InputError as exc:
                 m.client_errors.labels("bad_body").inc()
                 return _refusal(info, 400, "bad_request", str(exc), identity=identity, rate=rate)
+            if "?" in info.path:  # query values are input too (and all nginx auth_request gets besides headers)
+                query = unquote_plus(info.path.split("?", 1)[1])
+                extracted.segments.append(Segment("query", (), query))
         # 4. detection
         with m.stage("detection"):
             segments = extracted.segments
@@ -286,9 +290,8 @@ class Pipeline:
     def redact_body(self, body: bytes, extracted: Extracted) -> bytes:
         detector = self.detection.detector
         if extracted.document is None:
-            if not extracted.segments:
-                return body
-            return str(detector.redact(extracted.segments[0].text).text).encode()
+            raw = [s for s in extracted.segments if s.source == "raw"]
+            return str(detector.redact(raw[0].text).text).encode() if raw else body
         document = extracted.document
         for segment in extracted.segments:
             if segment.path and segment.source != "tool_definition":
