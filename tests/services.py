@@ -83,9 +83,12 @@ class ThrowawayPostgres:
             check=True,
             capture_output=True,
         )
+        return self._launch(postgres)
+
+    def _launch(self, postgres: str) -> str:
         self.process = subprocess.Popen(
             self._as_owner(
-                [postgres, "-D", str(data), "-p", str(self.port), "-k", str(self.root),
+                [postgres, "-D", str(self.root / "data"), "-p", str(self.port), "-k", str(self.root),
                  "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"]
             ),
             stdout=subprocess.DEVNULL,
@@ -95,6 +98,27 @@ class ThrowawayPostgres:
             self.stop()
             raise RuntimeError("throwaway postgres did not start")
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def halt(self) -> None:
+        """Stop the server with a fast shutdown (open connections are cut), keeping its data for `resume()`."""
+        pg_ctl = _pg_binary("pg_ctl")
+        if pg_ctl is None:
+            raise RuntimeError("pg_ctl not found")
+        subprocess.run(
+            self._as_owner([pg_ctl, "-D", str(self.root / "data"), "stop", "-m", "fast", "-w", "-t", "30"]),
+            check=True,
+            capture_output=True,
+        )
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
+
+    def resume(self) -> str:
+        """Start the halted server again on the same port and data directory."""
+        postgres = _pg_binary("postgres")
+        if postgres is None:
+            raise RuntimeError("postgres binary not found")
+        return self._launch(postgres)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

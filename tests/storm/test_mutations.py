@@ -109,3 +109,15 @@ def test_accepts_message_dicts_and_keeps_history() -> None:
     for mutation in generate("g1", golden, seed=1, types=["casing", "injection_suffix"]):
         assert mutation.messages[:3] == [Message.model_validate(m) for m in golden[:3]]
         assert mutation.messages[-1].role == "user"
+
+
+def test_describe_lists_every_type_with_its_metadata() -> None:
+    from shieldstorm.storm.mutations import describe
+
+    infos = describe()
+    assert {i.name for i in infos} == set(registry.all_mutators())
+    assert infos == sorted(infos, key=lambda i: (i.category, i.name))
+    by_name = {i.name: i for i in infos}
+    assert by_name["pii_bait"].expects_refusal and "pii_leak" in by_name["pii_bait"].attacks
+    assert by_name["llm_tone"].requires_llm and not by_name["casing"].requires_llm
+    assert all(i.source == "builtin" for i in infos)

@@ -126,6 +126,9 @@ def _check_chunk(
         if hashed != bytes(stored_hash):
             report.add(idx, f"entry {idx} was modified: its stored leaf hash does not match its record")
             found_problem = True
+            # Continue with the stored hash: the subtrees above then still match, so this entry alone is named
+            # (the record is already known to be bad; its neighbours are not blamed for it).
+            hashed = bytes(stored_hash)
         try:
             claimed, _ = split_leaf(record)
         except LeafFormatError:
@@ -162,15 +165,18 @@ def _check_chunk(
                 )
             }
         )
+    flagged = [problem.index for problem in report.problems if problem.index is not None]
     for pos, value in sorted(expected_nodes.items(), key=lambda item: position_node(item[0])[0]):
         if stored.get(pos) != value:
             level, node_index = position_node(pos)
             first = node_index << level
+            if any(first <= index < (node_index + 1) << level for index in flagged):
+                continue  # explained by an entry already named above; do not blame its neighbours
             what = "is missing" if pos not in stored else "differs from the recomputed one"
             report.add(first, f"stored subtree over entries [{first}, {(node_index + 1) << level}) {what}")
             found_problem = True
             break
-    for pos in stored:
+    for pos in stored if not found_problem else ():  # after a problem the scan stopped: later nodes are unscanned
         if pos not in expected_nodes:
             level, node_index = position_node(pos)
             if (node_index + 1) << level <= end:
@@ -254,7 +260,10 @@ def _check_checkpoints(
         if recomputed is None:
             continue  # beyond the first problem: those entries are already reported as untrustworthy
         if recomputed != checkpoint.root_hash:
-            report.add(last_good, f"entries in [{last_good}, {checkpoint.size}) differ from the signed checkpoint "
+            blamed = last_good
+            if report.first_bad_index is not None and last_good <= report.first_bad_index < checkpoint.size:
+                blamed = report.first_bad_index  # explained by the entry already named, not by the ones before it
+            report.add(blamed, f"entries in [{last_good}, {checkpoint.size}) differ from the signed checkpoint "
                        f"at size {checkpoint.size}")
             continue
         if clean:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import hashlib
 import ipaddress
 import json
 import re
@@ -182,6 +183,44 @@ def swift(text: str) -> bool:
     if len(value) not in (8, 11):
         return False
     return value[:4].isalpha() and value[4:6] in ISO_COUNTRIES and value[6:].isalnum()
+
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _bech32_polymod(values: list[int]) -> int:
+    generator = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    check = 1
+    for value in values:
+        top = check >> 25
+        check = (check & 0x1FFFFFF) << 5 ^ value
+        for i in range(5):
+            check ^= generator[i] if (top >> i) & 1 else 0
+    return check
+
+
+def btc_address(text: str) -> bool:
+    """Bitcoin address: base58check (double SHA-256) for 1.../3..., bech32/bech32m checksum for bc1..."""
+    value = text.strip()
+    if value[:3].lower() == "bc1":
+        lowered = value.lower()
+        data = lowered[3:]
+        if any(c not in _BECH32 for c in data) or len(data) < 8:
+            return False
+        hrp = "bc"
+        expanded = [ord(x) >> 5 for x in hrp] + [0] + [ord(x) & 31 for x in hrp]
+        return _bech32_polymod(expanded + [_BECH32.index(c) for c in data]) in (1, 0x2BC830A3)
+    if any(c not in _B58 for c in value) or not 26 <= len(value) <= 35:
+        return False
+    number = 0
+    for char in value:
+        number = number * 58 + _B58.index(char)
+    raw = number.to_bytes(25, "big") if number < 1 << 200 else b""
+    if len(raw) != 25:
+        return False
+    digest = hashlib.sha256(hashlib.sha256(raw[:-4]).digest()).digest()
+    return digest[:4] == raw[-4:]
 
 
 # --- United States ---------------------------------------------------------------------------------
@@ -442,6 +481,22 @@ def in_pan(text: str) -> bool:
     )
 
 
+# --- contact -------------------------------------------------------------------------------------
+
+
+def phone(text: str) -> bool:
+    """Phone number: 7-15 digits (E.164 maximum) once a '(0)' trunk marker and an extension are dropped."""
+    value = re.split(r"(?i)\s*(?:x|ext\.?|extension)\s*\d", text.replace("(0)", ""), maxsplit=1)[0]
+    digits = _digits(value)
+    return 7 <= len(digits) <= 15 and len(set(digits)) > 2
+
+
+def phone_national(text: str) -> bool:
+    """National number with a trunk prefix 0: 10-12 digits, so 9-digit bank codes and dates don't count."""
+    digits = _digits(text)
+    return digits.startswith("0") and 10 <= len(digits) <= 12 and len(set(digits)) > 2
+
+
 # --- network and location --------------------------------------------------------------------------
 
 
@@ -607,6 +662,7 @@ VALIDATORS: dict[str, Validator] = {
     "iban": iban,
     "aba": aba,
     "swift": swift,
+    "btc_address": btc_address,
     "ssn": ssn,
     "itin": itin,
     "ein": ein,
@@ -627,6 +683,8 @@ VALIDATORS: dict[str, Validator] = {
     "verhoeff": verhoeff,
     "aadhaar": verhoeff,
     "in_pan": in_pan,
+    "phone": phone,
+    "phone_national": phone_national,
     "ipv4": ipv4,
     "ipv6": ipv6,
     "mac": mac,

@@ -130,6 +130,7 @@ class PolicyEngine:
         self.fail_mode = fail_mode
         self.entrypoint = entrypoint
         self.signer = signer
+        self.builtin = False  # True for the packaged default policy: it never blocks a first real activation
         self.network = NetworkAcl(bundle.data)
         self._interpreter, self._compiled = compile_bundle(bundle, [entrypoint])
         self._lock = threading.Lock()
@@ -139,7 +140,9 @@ class PolicyEngine:
     @classmethod
     def default(cls, fail_mode: str = "closed", presets: list[str] | None = None) -> PolicyEngine:
         """The built-in Shield policy (optionally layered with presets such as `pci_dss`)."""
-        return cls(default_bundle(presets), fail_mode=fail_mode)
+        engine = cls(default_bundle(presets), fail_mode=fail_mode)
+        engine.builtin = True
+        return engine
 
     @classmethod
     def from_bundle(cls, bundle: PolicyBundle | str | Path, fail_mode: str = "closed") -> PolicyEngine:

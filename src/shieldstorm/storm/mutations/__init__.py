@@ -2,6 +2,19 @@
 
 from shieldstorm.storm.mutations import registry
 from shieldstorm.storm.mutations.base import Message, Mutation, MutationContext, Mutator
-from shieldstorm.storm.mutations.generate import generate
+from shieldstorm.storm.mutations.describe import MutatorInfo, describe
+from shieldstorm.storm.mutations.generate import agenerate, generate
+from shieldstorm.storm.mutations.llm import LLMSettings
 
-__all__ = ["Message", "Mutation", "MutationContext", "Mutator", "generate", "registry"]
+__all__ = [
+    "LLMSettings",
+    "Message",
+    "Mutation",
+    "MutationContext",
+    "Mutator",
+    "MutatorInfo",
+    "agenerate",
+    "describe",
+    "generate",
+    "registry",
+]

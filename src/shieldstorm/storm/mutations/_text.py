@@ -52,6 +52,8 @@ def variables(prompt: str, payload: str = "", marker: str = "", canary: str = ""
         "prompt_lc": lower_first(prompt),
         "prompt_json": json.dumps(prompt, ensure_ascii=False)[1:-1],
         "prompt_xml": xml_escape(prompt),
+        # For a YAML block scalar indented by two spaces: every continuation line gets the indent too.
+        "prompt_yaml_block": prompt.replace("\n", "\n  "),
         "payload": payload,
         "payload_lc": lower_first(payload),
         "payload_json": json.dumps(payload, ensure_ascii=False)[1:-1],

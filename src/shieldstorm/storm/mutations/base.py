@@ -79,6 +79,8 @@ class Mutator(ABC):
     expects_refusal: ClassVar[bool] = False
     # Pydantic model (extra="forbid") for the parameters a pack may set; None accepts any mapping.
     params_model: ClassVar[type[BaseModel] | None] = None
+    # True for mutators that call an LLM (run only when an endpoint is configured).
+    requires_llm: ClassVar[bool] = False
 
     def metadata(self) -> dict[str, Any]:
         """Static metadata every mutation of this type carries."""

@@ -31,6 +31,7 @@ def describe() -> list[MutatorInfo]:
             attacks=list(m.attacks),
             expects_refusal=m.expects_refusal,
             source=registry.source_of(name),
+            requires_llm=m.requires_llm,
         )
         for name, m in registry.all_mutators().items()
     ]

@@ -18,6 +18,7 @@ from shieldstorm.storm.mutations import (
     context,
     encodings,
     injection,
+    llm,
     noise,
     paraphrase,
     probes,
@@ -26,7 +27,7 @@ from shieldstorm.storm.mutations.base import Mutator
 
 ENTRY_POINT_GROUP = "shieldstorm.mutators"
 
-_BUILTIN_MODULES = (paraphrase, noise, encodings, injection, attacks, context, probes)
+_BUILTIN_MODULES = (paraphrase, noise, encodings, injection, attacks, context, probes, llm)
 _lock = threading.Lock()
 _cache: dict[str, Mutator] | None = None
 _sources: dict[str, str] = {}
@@ -35,7 +36,8 @@ _sources: dict[str, str] = {}
 def builtin_mutators() -> dict[str, Mutator]:
     found: dict[str, Mutator] = {}
     for module in _BUILTIN_MODULES:
-        for cls in module.MUTATORS:
+        classes: tuple[type[Mutator], ...] = module.MUTATORS
+        for cls in classes:
             if cls.name in found:
                 raise RuntimeError(f"duplicate built-in mutator name {cls.name!r}")
             found[cls.name] = cls()

@@ -33,10 +33,13 @@ class Pack(BaseModel):
         return dict(self.params.get(mutation_type, {}))
 
 
-def _format_error(source: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    path = ".".join(str(part) for part in err["loc"]) or "(root)"
-    return f"pack {source}: {path}: {err['msg']}"
+def _format_error(source: str, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """One line naming the key's path; a typo'd key (extra_forbidden) is reported before its consequences."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    path = ".".join([*prefix, *(str(part) for part in err["loc"])]) or "(root)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"pack {source}: {path}: {err['msg']}{more}"
 
 
 def list_packs() -> list[str]:
@@ -113,6 +116,4 @@ def _check_against_registry(source: str, pack: Pack) -> None:
         try:
             model.model_validate(values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            path = ".".join(["params", type_name, *(str(p) for p in err["loc"])])
-            raise ConfigError(f"pack {source}: {path}: {err['msg']}") from exc
+            raise ConfigError(_format_error(source, exc, ("params", type_name))) from exc

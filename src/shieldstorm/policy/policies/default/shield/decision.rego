@@ -4,30 +4,50 @@
 # and each tenant may override any top-level knob under data.shield.tenants.<tenant>.
 #
 # Written for rego-cpp (regopy): no net.* (network ACLs arrive pre-computed as input.network), no inline
-# (?i) regex flags, timestamps with +00:00 instead of Z. Absent input keys are read with object.get so a
-# missing field never makes the whole decision undefined (undefined is treated as a policy error anyway).
+# (?i) regex flags, timestamps with +00:00 instead of Z. Optional input keys are read through `default`
+# rules so a missing field never makes the whole decision undefined (undefined is a policy error anyway).
 package shield
 
 import rego.v1
 
-tenant_overrides := object.get(data.shield.tenants, object.get(input, "tenant", ""), {})
+default tenant_overrides := {}
+
+tenant_overrides := data.shield.tenants[input.tenant]
 
 cfg := object.union(data.shield.defaults, tenant_overrides)
 
-detections := object.get(input, "detections", [])
+default detections := []
 
-direction := object.get(input, "direction", "request")
+detections := input.detections
 
-risk := object.get(input, "risk", 0)
+default direction := "request"
+
+direction := input.direction
+
+default risk := 0
+
+risk := input.risk
+
+default body_size := 0
+
+body_size := input.body_size
+
+default rate := 0
+
+rate := input.rate
+
+default tools := []
+
+tools := input.tools
 
 # ---- block ----------------------------------------------------------------------------------------
 
 block_reasons contains "attack" if {
-	object.get(input, "attack", false) == true
+	input.attack == true
 	risk >= cfg.block_risk
 }
 
-block_reasons contains "canary_leak" if object.get(input, "canary_leak", false) == true
+block_reasons contains "canary_leak" if input.canary_leak == true
 
 block_reasons contains "canary_leak" if {
 	some d in detections
@@ -41,33 +61,32 @@ block_reasons contains "secret_in_response" if {
 	d.kind == "secret"
 }
 
-block_reasons contains "network_denied" if object.get(input, "network", {"allowed": true}).allowed == false
+block_reasons contains "network_denied" if input.network.allowed == false
 
-block_reasons contains "body_too_large" if object.get(input, "body_size", 0) > cfg.quotas.max_body_bytes
+block_reasons contains "body_too_large" if body_size > cfg.quotas.max_body_bytes
 
 block_reasons contains "rate_exceeded" if {
 	cfg.quotas.rate_per_minute > 0
-	object.get(input, "rate", 0) > cfg.quotas.rate_per_minute
+	rate > cfg.quotas.rate_per_minute
 }
 
 block_reasons contains "model_not_allowed" if {
 	count(cfg.quotas.models) > 0
-	model := object.get(input, "model", "")
-	model != ""
-	not model in cfg.quotas.models
+	input.model != ""
+	not input.model in cfg.quotas.models
 }
 
 block_reasons contains "tool_not_allowed" if {
 	count(cfg.quotas.tools) > 0
-	some tool in object.get(input, "tools", [])
+	some tool in tools
 	not tool in cfg.quotas.tools
 }
 
-block_reasons contains "too_many_tools" if count(object.get(input, "tools", [])) > cfg.quotas.max_tools
+block_reasons contains "too_many_tools" if count(tools) > cfg.quotas.max_tools
 
 # ---- challenge ------------------------------------------------------------------------------------
 
-challenge_reasons contains "review" if object.get(input, "verdict", "") == "review"
+challenge_reasons contains "review" if input.verdict == "review"
 
 challenge_reasons contains "review" if {
 	risk >= cfg.review_risk
@@ -90,6 +109,10 @@ redact contains d.category if {
 
 # ---- the decision ---------------------------------------------------------------------------------
 
+# rego-cpp 1.5: sort() of a *set* returns elements that no longer compare equal to strings, so sets are
+# turned into arrays first (set iteration order is insertion order there, hence the sort).
+sorted_list(s) := sort([x | some x in s])
+
 # 413 and 429 are more useful to a client than a bare 403 when they are the only reason.
 block_status := 413 if block_reasons == {"body_too_large"}
 else := 429 if block_reasons == {"rate_exceeded"}
@@ -97,7 +120,7 @@ else := 403
 
 decision := {
 	"decision": "block",
-	"reasons": sort(block_reasons),
+	"reasons": sorted_list(block_reasons),
 	"redact": [],
 	"status": block_status,
 	"headers": {"X-Shield-Decision": "block"},
@@ -105,8 +128,8 @@ decision := {
 	count(block_reasons) > 0
 } else := {
 	"decision": "challenge",
-	"reasons": sort(challenge_reasons),
-	"redact": sort(redact),
+	"reasons": sorted_list(challenge_reasons),
+	"redact": sorted_list(redact),
 	"status": 401,
 	"headers": {"X-Shield-Decision": "challenge", "X-Shield-Challenge": "review"},
 } if {
@@ -114,7 +137,7 @@ decision := {
 } else := {
 	"decision": "redact",
 	"reasons": ["sensitive_data"],
-	"redact": sort(redact),
+	"redact": sorted_list(redact),
 	"status": null,
 	"headers": {"X-Shield-Decision": "redact"},
 } if {

@@ -1,0 +1,253 @@
+"""`shieldstorm policy ...`: build, sign, verify, test, check, activate, history, rollback, shadow, diff."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shieldstorm.errors import InputError
+
+console = Console()
+policy_app = typer.Typer(help="Policy bundles: build, sign, verify, test, check, activate, roll back, shadow, diff.")
+
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", help="Policy database (default: SHIELDSTORM_DATABASE_URL or SQLite)")
+]
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    return path.read_bytes()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+@policy_app.command("build")
+def build(
+    directory: Annotated[Path, typer.Argument(help="Bundle directory (.manifest, *.rego, data.json)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write (.tar.gz)")],
+    revision: Annotated[str | None, typer.Option(help="Set the manifest revision")] = None,
+) -> None:
+    """Pack a directory into a deterministic OPA bundle archive (same input, same bytes)."""
+    from shieldstorm.policy.bundle import MANIFEST, PolicyBundle, load_directory
+
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory")
+    bundle = load_directory(directory)
+    if revision is not None:
+        manifest = dict(bundle.manifest)
+        manifest["revision"] = revision
+        files = dict(bundle.files)
+        files[MANIFEST] = json.dumps(manifest, sort_keys=True).encode()
+        bundle = PolicyBundle(files=files, signatures=bundle.signatures, source=bundle.source)
+    output.write_bytes(bundle.to_tar_gz())
+    console.print(f"built {output} revision={bundle.revision or '-'} {bundle.digest}", highlight=False)
+
+
+@policy_app.command("keygen")
+def keygen(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Key path prefix: writes PREFIX.key and PREFIX.pub")],
+    algorithm: Annotated[str, typer.Option("--alg", help="Ed25519, ES256 or ML-DSA-65")] = "Ed25519",
+) -> None:
+    """Generate a bundle signing key pair."""
+    from shieldstorm.policy.signing import generate_key, key_id
+
+    private, public = generate_key(algorithm)
+    private_path, public_path = output.with_name(output.name + ".key"), output.with_name(output.name + ".pub")
+    _write_private(private_path, private)
+    public_path.write_bytes(public)
+    console.print(f"wrote {private_path} and {public_path} ({algorithm}, kid {key_id(public)})", highlight=False)
+
+
+@policy_app.command("sign")
+def sign(
+    bundle_path: Annotated[Path, typer.Argument(help="Bundle archive or directory")],
+    key: Annotated[Path, typer.Option("--key", help="PEM private key (Ed25519, ES256, ML-DSA-65)")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Signed archive (default: in place)")] = None,
+    kid: Annotated[str | None, typer.Option(help="Key id for the JWS header")] = None,
+) -> None:
+    """Add `.signatures.json` (one JWS over the file hashes) to a bundle."""
+    from shieldstorm.policy.bundle import SIGNATURES, load_bundle
+    from shieldstorm.policy.signing import sign_bundle
+
+    signed = sign_bundle(load_bundle(bundle_path), _read(key), kid=kid)
+    if bundle_path.is_dir() and output is None:
+        assert signed.signatures is not None
+        (bundle_path / SIGNATURES).write_bytes(signed.signatures)
+        target = bundle_path / SIGNATURES
+    else:
+        target = output or bundle_path
+        target.write_bytes(signed.to_tar_gz())
+    console.print(f"signed {target} revision={signed.revision or '-'} {signed.digest}", highlight=False)
+
+
+@policy_app.command("verify")
+def verify(
+    bundle_path: Annotated[Path, typer.Argument(help="Bundle archive or directory")],
+    pubkey: Annotated[Path, typer.Option("--pubkey", help="PEM public key")],
+    cosign_signature: Annotated[
+        Path | None, typer.Option("--cosign-signature", help="cosign sign-blob output (base64) for the archive")
+    ] = None,
+) -> None:
+    """Verify the bundle's JWS signature, or a cosign key-based blob signature of the archive."""
+    from shieldstorm.policy.bundle import load_bundle
+    from shieldstorm.policy.signing import verify_bundle, verify_cosign_blob
+
+    if cosign_signature is not None:
+        verify_cosign_blob(_read(bundle_path), _read(cosign_signature), _read(pubkey))
+        bundle = load_bundle(bundle_path)
+        console.print(f"verified (cosign blob) revision={bundle.revision or '-'} {bundle.digest}", highlight=False)
+        return
+    bundle = load_bundle(bundle_path)
+    signer = verify_bundle(bundle, _read(pubkey))
+    console.print(
+        f"verified revision={bundle.revision or '-'} {bundle.digest} signer={signer.describe()}", highlight=False
+    )
+
+
+@policy_app.command("test")
+def test(
+    bundle_path: Annotated[Path, typer.Argument(help="Bundle directory or archive with *_test.rego files")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report")] = False,
+) -> None:
+    """Run Rego unit tests (`test_` rules, as `opa test`): pass/fail per test and the rules each one hit."""
+    from shieldstorm.policy.testing import run_tests_isolated
+
+    if not bundle_path.exists():
+        raise InputError(f"{bundle_path}: no such bundle")
+    report = run_tests_isolated(bundle_path)
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(), indent=2))
+    else:
+        table = Table("test", "result", "file:line", "rules hit")
+        for result in report.results:
+            colour = {"pass": "green", "fail": "red"}.get(result.outcome, "yellow")
+            table.add_row(
+                f"{result.package}.{result.name}",
+                f"[{colour}]{result.outcome.upper()}[/]",
+                f"{result.file}:{result.line}",
+                ", ".join(r.rsplit("/", 1)[-1] for r in result.rules_hit)
+                + (f"  {result.message}" if result.message else ""),
+            )
+        console.print(table)
+        if report.error:
+            console.print(f"[red]error:[/] {report.error}", highlight=False)
+        missed = sorted(set(report.rules) - set(report.rules_hit))
+        console.print(
+            f"{report.passed}/{len(report.results)} passed; rule coverage {report.coverage:.0%}"
+            + (f" (not hit: {', '.join(missed)})" if missed else ""),
+            highlight=False,
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _manager(database_url: str | None, pubkeys: list[Path], unsigned: bool, no_tests: bool) -> Any:
+    from shieldstorm.audit.log import AuditLog
+    from shieldstorm.policy.activation import PolicyManager
+    from shieldstorm.policy.store import PolicyStore
+
+    store = PolicyStore.open(database_url)
+    audit = AuditLog.open(database_url)
+    return PolicyManager(
+        None,
+        store,
+        public_keys=[_read(p) for p in pubkeys],
+        require_signature=not unsigned,
+        run_tests=not no_tests,
+        audit=audit,
+    )
+
+
+def _close(manager: Any) -> None:
+    if manager.audit is not None:
+        manager.audit.close()
+    if manager.store is not None:
+        manager.store.close()
+
+
+@policy_app.command("activate")
+def activate(
+    bundle_path: Annotated[Path, typer.Argument(help="Signed bundle archive or directory")],
+    pubkey: Annotated[list[Path] | None, typer.Option("--pubkey", help="Trusted public key (repeatable)")] = None,
+    unsigned: Annotated[bool, typer.Option("--allow-unsigned", help="Accept bundles without a signature")] = False,
+    no_tests: Annotated[bool, typer.Option("--skip-tests", help="Do not run the bundle's own tests")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Verify, test and record a bundle as the active policy (Shields following the database swap to it)."""
+    from shieldstorm.policy.bundle import load_bundle
+
+    manager = _manager(database_url, pubkey or [], unsigned, no_tests)
+    try:
+        outcome = manager.activate(load_bundle(bundle_path), actor="cli", source=str(bundle_path))
+    finally:
+        _close(manager)
+    if not outcome.changed:
+        console.print("already active", highlight=False)
+        return
+    record = outcome.activation
+    console.print(f"activated revision={record.revision} {record.digest} signer={record.signer}", highlight=False)
+
+
+@policy_app.command("history")
+def history(
+    database_url: DatabaseOption = None,
+    limit: Annotated[int, typer.Option(help="Rows to show")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List activated bundles: revision, digest, signer, time, action."""
+    from shieldstorm.policy.store import PolicyStore
+
+    store = PolicyStore.open(database_url)
+    try:
+        rows = store.history(limit)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    table = Table("#", "revision", "action", "digest", "signer", "activated at", "actor")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.revision,
+            row.action,
+            row.digest[:23],
+            row.signer or "-",
+            row.activated_at.isoformat(timespec="seconds"),
+            row.actor,
+        )
+    console.print(table)
+
+
+@policy_app.command("rollback")
+def rollback(
+    revision: Annotated[str | None, typer.Argument(help="Revision to return to (default: the previous one)")] = None,
+    pubkey: Annotated[list[Path] | None, typer.Option("--pubkey", help="Trusted public key (repeatable)")] = None,
+    unsigned: Annotated[bool, typer.Option("--allow-unsigned")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Re-activate an earlier bundle from history (the one explicit exception to anti-rollback)."""
+    manager = _manager(database_url, pubkey or [], unsigned, no_tests=True)
+    try:
+        outcome = manager.rollback(revision, actor="cli")
+    finally:
+        _close(manager)
+    record = outcome.activation
+    console.print(f"rolled back to revision={record.revision} {record.digest}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(policy_app, name="policy")

@@ -1,0 +1,213 @@
+"""Hot reload from a real loopback bundle server (OPA bundle protocol) and replica convergence across processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shieldstorm.policy import PolicyEngine, PolicyHolder
+from shieldstorm.policy.activation import PolicyManager
+from shieldstorm.policy.bundle import PolicyBundle
+from shieldstorm.policy.reload import DirectorySource, HttpSource, PolicyWatcher
+from shieldstorm.policy.signing import generate_key
+from tests.policy.helpers import make_bundle
+from tests.services import free_port, wait_for_port
+
+
+class BundleServer:
+    """A minimal OPA bundle server: serves one archive with an ETag and answers If-None-Match with 304."""
+
+    def __init__(self) -> None:
+        self.archive = b""
+        self.etag = ""
+        self.requests: list[tuple[int, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/bundles/shield.tar.gz" or not server.archive:
+                    self.send_response(404)
+                    self.end_headers()
+                    server.requests.append((404, None))
+                    return
+                sent = self.headers.get("If-None-Match")
+                if sent == server.etag:
+                    self.send_response(304)
+                    self.send_header("ETag", server.etag)
+                    self.end_headers()
+                    server.requests.append((304, sent))
+                    return
+                self.send_response(200)
+                self.send_header("ETag", server.etag)
+                self.send_header("Content-Type", "application/gzip")
+                self.send_header("Content-Length", str(len(server.archive)))
+                self.end_headers()
+                self.wfile.write(server.archive)
+                server.requests.append((200, sent))
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/bundles/shield.tar.gz"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def publish(self, bundle: PolicyBundle) -> None:
+        self.archive = bundle.to_tar_gz()
+        self.etag = '"' + bundle.digest + '"'
+
+
+@pytest.fixture
+def server() -> Iterator[BundleServer]:
+    instance = BundleServer()
+    yield instance
+    instance.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[bytes, bytes]:
+    return generate_key("Ed25519")
+
+
+def test_http_source_swaps_good_bundles_and_rejects_bad_ones(server: BundleServer, keys: tuple[bytes, bytes]) -> None:
+    private, public = keys
+    holder = PolicyHolder(PolicyEngine.default())
+    watcher = PolicyWatcher(
+        HttpSource(server.url), PolicyManager(holder, public_keys=[public]), min_delay=0.01, max_delay=0.02
+    )
+    assert watcher.poll_once() == "error"  # nothing published yet: 404, the built-in policy keeps serving
+    server.publish(make_bundle("10", key=private))
+    assert watcher.poll_once() == "activated"
+    assert holder.evaluate({"risk": 0}).reasons == ["rev-10"]
+    assert watcher.poll_once() == "unchanged"
+    assert server.requests[-1] == (304, server.etag)
+
+    for bad in (
+        make_bundle("11"),  # unsigned
+        make_bundle("12", key=generate_key("Ed25519")[0]),  # signed by someone else
+        make_bundle("13", key=private, policy="package shield\ndecision := := 1\n"),  # does not compile
+        make_bundle("14", key=private, test="package shield\nimport rego.v1\ntest_no if { false }\n"),  # own test fails
+        make_bundle("9", key=private),  # revision goes backwards
+    ):
+        server.publish(bad)
+        assert watcher.poll_once() == "rejected", bad.revision
+        assert holder.evaluate({"risk": 0}).reasons == ["rev-10"]
+    assert watcher.rejections == 5
+    server.publish(make_bundle("15", key=private))
+    assert watcher.poll_once() == "activated"
+    assert holder.engine.revision == "15"
+
+
+def test_watcher_thread_swaps_without_dropping_requests(tmp_path: Path, keys: tuple[bytes, bytes]) -> None:
+    private, public = keys
+    archive = tmp_path / "bundle.tar.gz"
+    archive.write_bytes(make_bundle("1", key=private).to_tar_gz())
+    holder = PolicyHolder(PolicyEngine.default())
+    watcher = PolicyWatcher(
+        DirectorySource(archive), PolicyManager(holder, public_keys=[public]), min_delay=0.05, max_delay=0.1
+    )
+    watcher.start()
+    seen: set[str] = set()
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            decision = holder.evaluate({"risk": 0})
+            if decision.fail_mode_applied:
+                errors.append(decision.error or "?")
+            seen.add(decision.reasons[0] if decision.reasons else decision.decision)
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while holder.engine.revision != "1" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        archive.write_bytes(make_bundle("2", key=private).to_tar_gz())
+        while holder.engine.revision != "2" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join()
+        watcher.stop()
+    assert holder.engine.revision == "2"
+    assert {"rev-1", "rev-2"} <= seen
+    assert errors == []
+
+
+def _status(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
+def test_replicas_in_separate_processes_converge(
+    server: BundleServer, keys: tuple[bytes, bytes], tmp_path: Path
+) -> None:
+    private, public = keys
+    pubkey = tmp_path / "k.pub"
+    pubkey.write_bytes(public)
+    server.publish(make_bundle("20", key=private))
+    ports = [free_port() for _ in range(3)]
+    replicas = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shieldstorm.policy.reload",
+                "--source",
+                server.url,
+                "--pubkey",
+                str(pubkey),
+                "--status-port",
+                str(port),
+                "--min-delay",
+                "0.2",
+                "--max-delay",
+                "0.6",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            assert wait_for_port(port, timeout=30)
+
+        def converged(revision: str) -> bool:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if all(_status(p)["revision"] == revision for p in ports):
+                    return True
+                time.sleep(0.2)
+            return False
+
+        assert converged("20")
+        server.publish(make_bundle("21", key=private, limit=0.05))
+        assert converged("21")
+        digests = {_status(p)["digest"] for p in ports}
+        assert len(digests) == 1
+        # And they enforce it: the same input gets the new decision from every replica.
+        for port in ports:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/decision", data=json.dumps({"risk": 0.1}).encode(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert json.loads(response.read())["reasons"] == ["rev-21"]
+        assert any(status == 304 for status, _ in server.requests)  # replicas poll with If-None-Match
+    finally:
+        for replica in replicas:
+            replica.terminate()
+        for replica in replicas:
+            replica.wait(timeout=10)
