@@ -1,0 +1,110 @@
+"""Adapters to the shared core: the detection engine (contract 1) and the Rego policy holder (contract 4).
+
+The Shield asks only for what it uses, so these stay small: `scan_many` + `redact` from the detector,
+`evaluate` + status from the policy holder. Pattern reload swaps the detector atomically (one attribute write).
+If the policy package is unavailable, the documented threshold decision of `risk.py` is used instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shieldstorm.detect.models import ScanResult
+from shieldstorm.shield.config import DetectionConfig, PolicyConfig, RiskConfig
+from shieldstorm.shield.risk import threshold_decision
+
+
+class Scanner(Protocol):
+    def scan_many(self, texts: list[str]) -> list[ScanResult]: ...
+
+    def redact(self, text: str, mode: str = ...) -> Any: ...
+
+
+def build_detector(config: DetectionConfig) -> Scanner:
+    detector_class: Any = importlib.import_module("shieldstorm.detect").Detector
+    if config.patterns_dir is not None:
+        return detector_class.from_paths([config.patterns_dir])  # type: ignore[no-any-return]
+    return detector_class.default()  # type: ignore[no-any-return]
+
+
+class DetectionEngine:
+    def __init__(self, config: DetectionConfig) -> None:
+        self.config = config
+        self.detector = build_detector(config)
+        self.generation = 1
+
+    def reload(self) -> int:
+        """Rebuild from the pattern files and swap in; a broken pattern set raises and keeps the old one."""
+        fresh = build_detector(self.config)
+        self.detector = fresh
+        self.generation += 1
+        return self.generation
+
+
+@dataclass
+class GateDecision:
+    decision: str
+    reasons: list[str] = field(default_factory=list)
+    redact: list[str] = field(default_factory=list)
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    fail_mode_applied: bool = False
+    error: str | None = None
+
+
+class PolicyGate:
+    """Rego via PolicyHolder when the policy package is present; threshold decision otherwise."""
+
+    def __init__(self, config: PolicyConfig, risk: RiskConfig) -> None:
+        self.config = config
+        self.risk = risk
+        self.holder: Any = None
+        self.unavailable_reason: str | None = None
+        try:
+            engine_module = importlib.import_module("shieldstorm.policy.engine")
+            holder_module = importlib.import_module("shieldstorm.policy.holder")
+        except ImportError as exc:
+            self.unavailable_reason = f"policy engine not installed ({exc.name})"
+            return
+        engine_class = engine_module.PolicyEngine
+        if config.directory is not None:
+            engine = engine_class.from_directory(config.directory)
+        else:
+            engine = engine_class.default(fail_mode=config.fail_mode)
+        self.holder = holder_module.PolicyHolder(engine)
+
+    @property
+    def kind(self) -> str:
+        return "rego" if self.holder is not None else "thresholds"
+
+    def evaluate(self, document: dict[str, Any]) -> GateDecision:
+        if self.holder is None:
+            sensitive = any(d["kind"] in ("pii", "secret") for d in document["detections"])
+            action = threshold_decision(self.risk, document["risk"], attack=document["attack"], sensitive=sensitive)
+            return GateDecision(action, [f"risk {document['risk']:.2f} ({action} by thresholds)"]
+                                if action != "allow" else [])
+        result = self.holder.evaluate(document)
+        return GateDecision(
+            decision=result.decision,
+            reasons=list(result.reasons),
+            redact=list(result.redact),
+            status=result.status,
+            headers=dict(result.headers),
+            fail_mode_applied=bool(result.fail_mode_applied),
+            error=result.error,
+        )
+
+    def status(self) -> dict[str, Any]:
+        if self.holder is None:
+            return {"kind": "thresholds", "reason": self.unavailable_reason}
+        engine = self.holder.engine
+        candidate = getattr(self.holder, "candidate", None)
+        return {
+            "kind": "rego",
+            "revision": getattr(engine, "revision", None),
+            "digest": getattr(engine, "digest", None),
+            "fail_mode": self.config.fail_mode,
+            "candidate": getattr(candidate, "revision", None) if candidate is not None else None,
+        }

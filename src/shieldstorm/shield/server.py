@@ -1,0 +1,86 @@
+"""Serving: uvicorn (uvloop + httptools) for the Shield and the admin API, optional HTTP/3 via hypercorn + aioquic.
+
+TLS: certificate files from `server.tls`; TLS 1.3 only; with `client_ca_file` set, client certificates are
+required (mTLS). The admin API listens on its own port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any
+
+import uvicorn
+
+from shieldstorm.errors import ConfigError
+from shieldstorm.shield.app import ShieldApp, create_app
+from shieldstorm.shield.config import ShieldConfig
+from shieldstorm.shield.metrics import configure_tracing
+
+
+def uvicorn_config(app: Any, config: ShieldConfig, *, host: str, port: int, log_level: str = "warning",
+                   tls: bool = True) -> uvicorn.Config:
+    server = config.server
+    options: dict[str, Any] = {}
+    if tls and server.tls is not None:
+        options.update(ssl_certfile=str(server.tls.cert_file), ssl_keyfile=str(server.tls.key_file))
+        if server.tls.client_ca_file is not None:
+            options.update(ssl_ca_certs=str(server.tls.client_ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED)
+    uv = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+                        log_level=log_level, access_log=False, server_header=False, proxy_headers=False,
+                        timeout_keep_alive=30, h11_max_incomplete_event_size=server.max_header_bytes, **options)
+    try:
+        uv.load()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"server.tls: {exc}") from exc
+    if uv.ssl is not None:
+        uv.ssl.minimum_version = ssl.TLSVersion.TLSv1_3
+    return uv
+
+
+async def serve(config: ShieldConfig, *, log_level: str = "warning", ready: asyncio.Event | None = None) -> None:
+    """Run the Shield (and the admin API, and the QUIC listener when configured) until cancelled."""
+    configure_tracing()
+    shield = ShieldApp(config)
+    app = create_app(config, shield)
+    servers: list[Any] = [uvicorn.Server(uvicorn_config(app, config, host=config.server.host,
+                                                        port=config.server.port, log_level=log_level))]
+    if config.admin.enabled:
+        from shieldstorm.shield.admin import create_admin_app
+
+        admin_app = create_admin_app(shield)
+        servers.append(uvicorn.Server(uvicorn_config(admin_app, config, host=config.admin.host,
+                                                     port=config.admin.port, log_level=log_level, tls=False)))
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    if config.server.quic_port is not None:
+        tasks.append(asyncio.create_task(serve_quic(app, config)))
+    if ready is not None:
+        while not all(getattr(s, "started", True) for s in servers):
+            await asyncio.sleep(0.02)
+        ready.set()
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def serve_quic(app: Any, config: ShieldConfig) -> None:
+    """HTTP/3 listener. Needs `pip install 'shieldstorm[quic]'`."""
+    try:
+        from hypercorn.asyncio import serve as hypercorn_serve
+        from hypercorn.config import Config as HypercornConfig
+    except ImportError as exc:
+        raise ConfigError("server.quic_port needs the quic extra: pip install 'shieldstorm[quic]'") from exc
+    assert config.server.tls is not None
+    hconfig = HypercornConfig()
+    hconfig.quic_bind = [f"{config.server.host}:{config.server.quic_port}"]
+    hconfig.bind = []  # TCP is served by uvicorn; hypercorn only serves QUIC here
+    hconfig.certfile = str(config.server.tls.cert_file)
+    hconfig.keyfile = str(config.server.tls.key_file)
+    hconfig.alpn_protocols = ["h3"]
+    await hypercorn_serve(app, hconfig, mode="asgi")

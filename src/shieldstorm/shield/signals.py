@@ -1,0 +1,111 @@
+"""Request signals per principal: rate, size and novelty, folded into one anomaly score in [0, 1].
+
+- rate: requests in the sliding window relative to the principal's own typical window rate;
+- size: how far the body size is above the principal's running mean (z-score via Welford, log scale);
+- novelty: share of the request's word 3-gram hashes never seen from this principal before.
+
+An optional IsolationForest (trained offline with scikit-learn, see `anomaly.py`) replaces the hand-made
+combination when configured; it is scored from exported arrays, not through scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from shieldstorm.shield.anomaly import ExportedForest
+from shieldstorm.shield.config import SignalsConfig
+
+MAX_SHINGLES = 4096  # per principal, oldest forgotten first
+MIN_HISTORY = 5  # below this many requests a principal is new: no size/novelty judgement yet
+
+
+@dataclass
+class RequestSignals:
+    rate: float  # requests per second in the window
+    size: int
+    size_z: float
+    novelty: float
+    anomaly: float  # 0..1
+
+    def as_dict(self) -> dict[str, float]:
+        return {"rate": round(self.rate, 3), "size_z": round(self.size_z, 3), "novelty": round(self.novelty, 3),
+                "anomaly": round(self.anomaly, 3)}
+
+
+@dataclass
+class _Principal:
+    arrivals: deque[float] = field(default_factory=deque)
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    shingles: OrderedDict[int, None] = field(default_factory=OrderedDict)
+
+
+def shingle_hashes(text: str, limit: int = 256) -> set[int]:
+    words = text.lower().split()
+    if len(words) < 3:
+        return {zlib.crc32(" ".join(words).encode())} if words else set()
+    return {zlib.crc32(" ".join(words[i:i + 3]).encode()) for i in range(min(len(words) - 2, limit))}
+
+
+def _squash(value: float, scale: float) -> float:
+    """Map [0, ∞) to [0, 1): 0 → 0, scale → 0.5."""
+    return value / (value + scale) if value > 0 else 0.0
+
+
+class SignalTracker:
+    def __init__(self, config: SignalsConfig) -> None:
+        self.config = config
+        self._principals: OrderedDict[str, _Principal] = OrderedDict()
+        self.forest = ExportedForest.load(config.isolation_forest) if config.isolation_forest else None
+
+    def observe(self, key: str, size: int, text: str, now: float | None = None) -> RequestSignals:
+        now = time.monotonic() if now is None else now
+        state = self._principals.get(key)
+        if state is None:
+            state = _Principal()
+            self._principals[key] = state
+            while len(self._principals) > self.config.max_principals:
+                self._principals.popitem(last=False)
+        else:
+            self._principals.move_to_end(key)
+        window = self.config.window_seconds
+        arrivals = state.arrivals
+        arrivals.append(now)
+        while arrivals and arrivals[0] < now - window:
+            arrivals.popleft()
+        rate = len(arrivals) / window
+
+        log_size = math.log1p(size)
+        size_z = 0.0
+        if state.count >= MIN_HISTORY:
+            std = math.sqrt(state.m2 / (state.count - 1)) if state.count > 1 else 0.0
+            size_z = (log_size - state.mean) / max(std, 0.25)
+        state.count += 1
+        delta = log_size - state.mean
+        state.mean += delta / state.count
+        state.m2 += delta * (log_size - state.mean)
+
+        shingles = shingle_hashes(text)
+        novelty = 0.0
+        if shingles and state.count > MIN_HISTORY:
+            novelty = sum(1 for h in shingles if h not in state.shingles) / len(shingles)
+        for h in shingles:
+            state.shingles[h] = None
+        while len(state.shingles) > MAX_SHINGLES:
+            state.shingles.popitem(last=False)
+
+        if self.forest is not None:
+            anomaly = self.forest.score([rate, size_z, novelty, log_size])
+        else:
+            # Hand-made: a size far above normal and a burst well above window-average both count; novelty alone
+            # is normal for chat traffic, so it only adds when combined with size.
+            size_part = _squash(max(size_z - 2.0, 0.0), 2.0)
+            baseline = self.config.burst_baseline
+            burst_part = _squash(max(len(arrivals) - baseline, 0), baseline)
+            anomaly = 1 - (1 - size_part) * (1 - 0.5 * burst_part) * (1 - 0.3 * novelty * size_part)
+        return RequestSignals(rate=rate, size=size, size_z=size_z, novelty=novelty, anomaly=min(max(anomaly, 0.0), 1.0))
