@@ -469,6 +469,16 @@ def _invalid_samples(seed: int, n: int) -> list[tuple[str, str]]:
 
 
 def build_corpus(per_entity: int, negatives: int, seed: int = SEED) -> tuple[list[Doc], list[str]]:
+    # Some Faker providers (es_ES nif/nie) draw from the global `random`: seed it too, then restore it.
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        return _build_corpus(per_entity, negatives, seed)
+    finally:
+        random.setstate(state)
+
+
+def _build_corpus(per_entity: int, negatives: int, seed: int) -> tuple[list[Doc], list[str]]:
     rng = random.Random(seed)
     fakers: dict[str, Faker] = {}
     for index, locale in enumerate(LOCALES):
