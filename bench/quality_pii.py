@@ -14,7 +14,7 @@ prefix ZZ, en_IN "Aadhaar" numbers are random 12 digits, en_IN IBANs have a wron
 are not used as positives; they are scanned separately and reported as "checksum rejections":
 the share of such invalid numbers that is (correctly) not reported as that entity.
 
-Usage: `python bench/quality_pii.py [--per-entity N] [--negatives N] [--seed S] [--json]`.
+Usage: `python bench/quality_pii.py [--per-entity N] [--negatives N] [--seed S] [--engine E] [--json] [--examples]`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 from faker import Faker
 
-from shieldstorm.detect import Detector
+from shieldstorm.detect import Detector, DetectorConfig
 from shieldstorm.detect.validators import (
     _DE_ID_CHARS,
     VALIDATORS,
@@ -580,10 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-entity", type=int, default=120)
     parser.add_argument("--negatives", type=int, default=800)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--engine", choices=["auto", "hyperscan", "re2"], default="auto")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--examples", action="store_true", help="print up to 5 FP/FN examples per entity")
     args = parser.parse_args(argv)
-    report = pii_quality(args.per_entity, args.negatives, args.seed)
+    detector = Detector(config=DetectorConfig(engine=args.engine))
+    report = pii_quality(args.per_entity, args.negatives, args.seed, detector=detector)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
