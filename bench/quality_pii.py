@@ -411,10 +411,12 @@ class Doc:
     gold: tuple[tuple[str, int, int], ...]
 
 
-def _embed(fake: Faker, rng: random.Random, entity: str, value: str, lang: str) -> Doc:
+def _embed(fake: Faker, rng: random.Random, entity: str, value: str, lang: str, bare: bool = False) -> Doc:
     table = TEMPLATES[entity]
     templates = table.get(lang) or table.get("en") or next(iter(table.values()))
     template = rng.choice(templates)
+    if bare:  # no cue words at all: shows which entity types depend on context
+        template = "{name}: {v}"
     before, after = template.split("{v}", 1)
     name = str(fake.name())
     before, after = before.replace("{name}", name), after.replace("{name}", name)
@@ -468,17 +470,17 @@ def _invalid_samples(seed: int, n: int) -> list[tuple[str, str]]:
     return samples
 
 
-def build_corpus(per_entity: int, negatives: int, seed: int = SEED) -> tuple[list[Doc], list[str]]:
+def build_corpus(per_entity: int, negatives: int, seed: int = SEED, bare: bool = False) -> tuple[list[Doc], list[str]]:
     # Some Faker providers (es_ES nif/nie) draw from the global `random`: seed it too, then restore it.
     state = random.getstate()
     random.seed(seed)
     try:
-        return _build_corpus(per_entity, negatives, seed)
+        return _build_corpus(per_entity, negatives, seed, bare)
     finally:
         random.setstate(state)
 
 
-def _build_corpus(per_entity: int, negatives: int, seed: int) -> tuple[list[Doc], list[str]]:
+def _build_corpus(per_entity: int, negatives: int, seed: int, bare: bool) -> tuple[list[Doc], list[str]]:
     rng = random.Random(seed)
     fakers: dict[str, Faker] = {}
     for index, locale in enumerate(LOCALES):
@@ -490,7 +492,7 @@ def _build_corpus(per_entity: int, negatives: int, seed: int) -> tuple[list[Doc]
         for i in range(per_entity):
             locale = locales[i % len(locales)]
             fake = fakers[locale]
-            docs.append(_embed(fake, rng, entity, gen(fake, rng), LOCALES[locale]))
+            docs.append(_embed(fake, rng, entity, gen(fake, rng), LOCALES[locale], bare))
     negative_texts = [
         _negative(fakers[loc], rng) for i in range(negatives) for loc in [list(LOCALES)[i % len(LOCALES)]]
     ]
@@ -502,11 +504,17 @@ def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
 
 
 def pii_quality(
-    per_entity: int = 120, negatives: int = 800, seed: int = SEED, detector: Detector | None = None
+    per_entity: int = 120,
+    negatives: int = 800,
+    seed: int = SEED,
+    detector: Detector | None = None,
+    bare: bool = False,
 ) -> dict[str, Any]:
-    """Per-entity precision/recall through `Detector` on Faker text (see module docstring)."""
+    """Per-entity precision/recall through `Detector` on Faker text (see module docstring).
+
+    `bare=True` drops every cue word ("{name}: {value}") to show which entity types need context."""
     detector = detector or Detector.default()
-    docs, negative_texts = build_corpus(per_entity, negatives, seed)
+    docs, negative_texts = build_corpus(per_entity, negatives, seed, bare)
     tp: dict[str, int] = defaultdict(int)
     fp: dict[str, int] = defaultdict(int)
     fn: dict[str, int] = defaultdict(int)
@@ -566,6 +574,7 @@ def pii_quality(
     return {
         "engine": detector.engine,
         "seed": seed,
+        "bare": bare,
         "locales": list(LOCALES),
         "documents": len(docs),
         "negative_documents": len(negative_texts),
@@ -581,11 +590,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=int, default=800)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--engine", choices=["auto", "hyperscan", "re2"], default="auto")
+    parser.add_argument("--bare", action="store_true", help="values without cue words ('{name}: {value}')")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--examples", action="store_true", help="print up to 5 FP/FN examples per entity")
     args = parser.parse_args(argv)
     detector = Detector(config=DetectorConfig(engine=args.engine))
-    report = pii_quality(args.per_entity, args.negatives, args.seed, detector=detector)
+    report = pii_quality(args.per_entity, args.negatives, args.seed, detector=detector, bare=args.bare)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
