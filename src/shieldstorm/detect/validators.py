@@ -586,7 +586,8 @@ def entropy_token(text: str) -> bool:
 
 def password_value(text: str) -> bool:
     """The value after 'password:' looks like a real password, not prose or a placeholder."""
-    value = text.strip().strip("'\"`")
+    # Trailing sentence punctuation is prose, not part of the judgement ("password is required.").
+    value = text.strip().strip("'\"`").rstrip(".,;:!?)")
     lowered = value.lower()
     if len(value) < 6 or lowered in {"password", "required", "optional", "changeme", "none", "null", "true", "false"}:
         return False
