@@ -156,9 +156,12 @@ def leet_table() -> dict[int, str]:
 
 @cache
 def fold_raw_char(ch: str) -> str:
+    """Width folding for PII/secret matching: NFKC when it yields one character (full-width digits and
+    letters, mathematical alphanumerics), never an expansion ("″" stays, it does not become "′′")."""
     if _is_removed(ch):
         return ""
-    return unicodedata.normalize("NFKC", ch)
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if len(folded) == 1 else ch
 
 
 @cache
@@ -298,6 +301,17 @@ def leet_view(view: View) -> View | None:
     if folded == view.text:
         return None
     return View(folded, build=lambda: view.segments)
+
+
+def fold_raw_pattern_text(source: str) -> str:
+    """Fold the non-ASCII characters of a PII/secret regex like the raw view folds the text."""
+    if source.isascii():
+        return source
+    out: list[str] = []
+    for ch in source:
+        c = ch if ch.isascii() else fold_raw_char(ch)
+        out.append("\\" + c if c.isascii() and not ch.isascii() and not c.isalnum() and c != " " else c)
+    return "".join(out)
 
 
 def fold_pattern_text(source: str) -> str:
