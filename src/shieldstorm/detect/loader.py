@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from shieldstorm.detect.models import Kind
-from shieldstorm.detect.normalize import fold_pattern_text
+from shieldstorm.detect.normalize import fold_pattern_text, fold_raw_pattern_text, raw_view
 from shieldstorm.detect.schema import Pattern, PatternFile
 from shieldstorm.errors import ConfigError
 
@@ -59,6 +59,10 @@ class PatternSet:
 
     def __len__(self) -> int:
         return len(self.patterns)
+
+
+def fold_raw_text(text: str) -> str:
+    return raw_view(text).text
 
 
 def escape_literal(text: str) -> str:
@@ -132,10 +136,10 @@ def _compile_expressions(pattern: Pattern, label: str, start: int) -> list[Expre
     for n, expr in enumerate(pattern.expressions):
         if expr.literal is not None:
             literal = " ".join(expr.literal.split()) if view == "norm" else expr.literal
-            source = escape_literal(fold_pattern_text(literal) if view == "norm" else literal)
+            source = escape_literal(fold_pattern_text(literal) if view == "norm" else fold_raw_text(literal))
         else:
             assert expr.regex is not None
-            source = fold_pattern_text(expr.regex) if view == "norm" else expr.regex
+            source = fold_pattern_text(expr.regex) if view == "norm" else fold_raw_pattern_text(expr.regex)
         where = f"{label}: pattern {pattern.id}: expression {n + 1}"
         try:
             regex = re2.compile(f"(?i){source}" if caseless else source)

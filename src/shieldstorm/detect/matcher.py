@@ -70,15 +70,12 @@ class HyperscanMatcher:
             return
         sources = [_hs_source(e) for e in expressions]
         flags = [self._flags(e) for e in expressions]
-        key = hashlib.sha256(repr((getattr(_hs, "__version__", "?"), sources, flags)).encode()).hexdigest()[:32]
-        cache_file = cache_dir / f"hs-{key}.db" if cache_dir is not None else None
-        if cache_file is not None and cache_file.is_file():
-            try:
-                self._db = _hs.loadb(cache_file.read_bytes(), _hs.HS_MODE_BLOCK)
-                self.from_cache = True
-                return
-            except Exception:  # a stale or truncated cache file is simply rebuilt
-                log.warning("ignoring unreadable Hyperscan cache %s", cache_file)
+        cache_file = _cache_file(cache_dir, sources, flags)
+        cached = _load_cached(cache_file)
+        if cached is not None:
+            self._db = cached
+            self.from_cache = True
+            return
         t0 = time.perf_counter()
         try:
             db = self._compile_all(sources, flags)
@@ -107,6 +104,16 @@ class HyperscanMatcher:
         self._db = db
         if cache_file is not None:
             _atomic_write(cache_file, _hs.dumpb(db))
+
+    @classmethod
+    def load_cached(cls, expressions: list[Expression], cache_dir: Path | None) -> HyperscanMatcher | None:
+        """The matcher if its database is already in the cache (cheap), else None (nothing compiled)."""
+        if not expressions or cache_dir is None:
+            return None
+        sources = [_hs_source(e) for e in expressions]
+        if _load_cached(_cache_file(cache_dir, sources, [cls._flags(e) for e in expressions])) is None:
+            return None
+        return cls(expressions, {}, cache_dir)
 
     @staticmethod
     def _flags(expr: Expression) -> int:
@@ -240,10 +247,32 @@ def _hs_source(expr: Expression) -> str:
     return widen_repeats(expr.source)
 
 
+def _cache_file(cache_dir: Path | None, sources: list[str], flags: list[int]) -> Path | None:
+    if cache_dir is None or _hs is None:
+        return None
+    # Keyed by everything that determines the database: engine version, expressions, flags, platform.
+    key = hashlib.sha256(repr((getattr(_hs, "__version__", "?"), sources, flags)).encode()).hexdigest()[:32]
+    return cache_dir / f"hs-{key}.db"
+
+
+def _load_cached(cache_file: Path | None) -> Any:
+    if cache_file is None or _hs is None or not cache_file.is_file():
+        return None
+    try:
+        return _hs.loadb(cache_file.read_bytes(), _hs.HS_MODE_BLOCK)
+    except Exception:  # a stale or truncated cache file is simply rebuilt
+        log.warning("ignoring unreadable Hyperscan cache %s", cache_file)
+        return None
+
+
 def default_cache_dir() -> Path:
-    base = os.environ.get("SHIELDSTORM_DATA_DIR")
-    root = Path(base) if base else Path.home() / ".cache" / "shieldstorm"
-    return root / "cache"
+    """A compiled database is a pure function of the pattern set, so one per-user cache serves every
+    process (and every test run) on the machine: $SHIELDSTORM_CACHE_DIR or $XDG_CACHE_HOME/shieldstorm."""
+    explicit = os.environ.get("SHIELDSTORM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "shieldstorm"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
