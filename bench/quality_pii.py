@@ -559,12 +559,14 @@ def pii_quality(
     seed: int = SEED,
     detector: Detector | None = None,
     bare: bool = False,
+    corpus: tuple[list[Doc], list[str]] | None = None,
 ) -> dict[str, Any]:
     """Per-entity precision/recall through `Detector` on Faker text (see module docstring).
 
-    `bare=True` drops every cue word ("{name}: {value}") to show which entity types need context."""
+    `bare=True` drops every cue word ("{name}: {value}") to show which entity types need context.
+    `corpus` reuses a corpus from `build_corpus` (e.g. to compare engines on identical documents)."""
     detector = detector or Detector.default()
-    docs, negative_texts = build_corpus(per_entity, negatives, seed, bare)
+    docs, negative_texts = corpus if corpus is not None else build_corpus(per_entity, negatives, seed, bare)
     texts = [d.text for d in docs] + negative_texts
     t0 = time.perf_counter()
     results = detector.scan_many(texts)
