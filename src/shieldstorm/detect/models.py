@@ -52,3 +52,21 @@ class ScanResult(BaseModel):
     attack: bool
     categories: dict[str, float] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list)
+
+
+class Replacement(BaseModel):
+    """One redacted span (`start`/`end` index the original text). The original value is deliberately
+    absent: it lives only in a RedactionVault."""
+
+    model_config = ConfigDict(frozen=True)
+
+    placeholder: str
+    entity: str
+    pattern_id: str
+    start: int
+    end: int
+
+
+class Redaction(BaseModel):
+    text: str
+    replacements: list[Replacement] = Field(default_factory=list)

@@ -1,0 +1,50 @@
+"""Engine configuration: limits, thresholds and the matcher choice, all with safe defaults."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EngineName = Literal["hyperscan", "re2", "auto"]
+
+
+class SeverityWeights(BaseModel):
+    """How much one finding of each severity contributes to a category score (see docs/detect.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    critical: float = Field(default=1.0, ge=0.0, le=1.0)
+    high: float = Field(default=0.7, ge=0.0, le=1.0)
+    medium: float = Field(default=0.4, ge=0.0, le=1.0)
+    low: float = Field(default=0.15, ge=0.0, le=1.0)
+
+
+class DetectorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: EngineName = "auto"
+    # Input limits: anything bigger is an InputError, never a slow scan.
+    max_input_chars: int = Field(default=1_000_000, ge=1)
+    # Embedded payloads (base64, hex, url, rot13) are decoded and scanned again within these bounds.
+    decode: bool = True
+    max_decode_depth: int = Field(default=3, ge=0, le=10)
+    max_decoded_chars: int = Field(default=65_536, ge=0)
+    max_decode_candidates: int = Field(default=32, ge=0)
+    min_encoded_length: int = Field(default=16, ge=4)
+    # rot13 has no syntactic marker, so by default it is only tried when the text mentions it.
+    rot13: Literal["never", "hint", "always"] = "hint"
+    leetspeak: bool = True
+    weights: SeverityWeights = Field(default_factory=SeverityWeights)
+    attack_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    review_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    block_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    # Where compiled Hyperscan databases are cached (None: $SHIELDSTORM_DATA_DIR/cache or ~/.cache/shieldstorm).
+    cache_dir: str | None = None
+    use_cache: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DetectorConfig:
+        if self.review_threshold > self.block_threshold:
+            raise ValueError("review_threshold must not exceed block_threshold")
+        return self

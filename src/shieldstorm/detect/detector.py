@@ -1,0 +1,311 @@
+"""The Detector: loads the pattern set, compiles one database, scans, scores and redacts.
+
+A Detector holds an immutable compiled snapshot (`_Snapshot`). `reload()` builds a new snapshot
+next to the old one and swaps a single reference, so scans in flight keep the database they
+started with and a broken pattern file never replaces a working database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shieldstorm.detect.config import DetectorConfig
+from shieldstorm.detect.decode import find_payloads
+from shieldstorm.detect.loader import Expression, PatternSet, ViewName, load_pattern_set
+from shieldstorm.detect.matcher import HyperscanMatcher, Re2SetMatcher, build_matcher, default_cache_dir
+from shieldstorm.detect.models import Finding, Redaction, ScanResult, Verdict
+from shieldstorm.detect.normalize import View, leet_view, normalized_view, raw_view
+from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
+from shieldstorm.detect.schema import Pattern
+from shieldstorm.detect.scoring import score
+from shieldstorm.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from shieldstorm.detect.watch import PatternWatcher
+
+log = logging.getLogger(__name__)
+
+# Bound the work per expression: a 10 MB text full of e-mail addresses still returns promptly.
+MAX_MATCHES_PER_EXPRESSION = 1000
+# Texts up to this size are scanned inline by scan_async (cheaper than a thread hop).
+ASYNC_INLINE_CHARS = 16_384
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    patterns: PatternSet
+    matcher: HyperscanMatcher | Re2SetMatcher
+
+
+@dataclass(frozen=True)
+class SelfTestFailure:
+    pattern_id: str
+    case: str  # "example" | "counter_example"
+    text: str
+    found: tuple[str, ...]
+
+
+@dataclass
+class _Budget:
+    chars: int
+    candidates: int
+
+
+class Detector:
+    """Scan texts for prompt injection, jailbreaks, PII and secrets."""
+
+    _default: Detector | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(
+        self,
+        user_dirs: Iterable[str | Path] = (),
+        *,
+        config: DetectorConfig | None = None,
+        builtins: bool = True,
+    ) -> None:
+        self.config = config or DetectorConfig()
+        self._dirs = [Path(d) for d in user_dirs]
+        self._builtins = builtins
+        self._reload_lock = threading.Lock()
+        self.last_reload_error: str | None = None
+        self._snapshot = self._build()
+
+    # ----------------------------------------------------------------------------------------------
+    # construction and reload
+
+    @classmethod
+    def default(cls) -> Detector:
+        """The shared detector over the built-in patterns (built once per process)."""
+        if cls._default is None:
+            with cls._default_lock:
+                if cls._default is None:
+                    cls._default = cls()
+        return cls._default
+
+    @classmethod
+    def from_paths(
+        cls, paths: Iterable[str | Path], config: DetectorConfig | None = None, *, builtins: bool = True
+    ) -> Detector:
+        """Built-ins plus user pattern directories (which may extend, override or `disable` built-ins)."""
+        return cls(paths, config=config, builtins=builtins)
+
+    def _build(self) -> _Snapshot:
+        pset = load_pattern_set(self._dirs, builtins=self._builtins)
+        cache = None
+        if self.config.use_cache:
+            cache = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+        matcher = build_matcher(self.config.engine, pset.expressions, pset.origins, cache)
+        return _Snapshot(pset, matcher)
+
+    def reload(self) -> bool:
+        """Rebuild from the pattern files. On error the previous database keeps serving and the
+        ConfigError is raised (and kept in `last_reload_error`). Returns True when the set changed."""
+        with self._reload_lock:
+            try:
+                snapshot = self._build()
+            except ConfigError as exc:
+                self.last_reload_error = str(exc)
+                log.warning("pattern reload rejected, previous database keeps serving: %s", exc)
+                raise
+            self.last_reload_error = None
+            changed = snapshot.patterns.digest != self._snapshot.patterns.digest
+            self._snapshot = snapshot  # one reference swap: atomic for concurrent scans
+            return changed
+
+    def watch(self, *dirs: str | Path, debounce_ms: int = 200) -> PatternWatcher:
+        """Reload whenever a pattern file under the user directories (or `dirs`) changes."""
+        from shieldstorm.detect.watch import PatternWatcher
+
+        extra = [Path(d) for d in dirs]
+        for d in extra:
+            if d not in self._dirs:
+                self._dirs.append(d)
+                self.reload()
+        return PatternWatcher(self, self._dirs or extra, debounce_ms=debounce_ms).start()
+
+    # ----------------------------------------------------------------------------------------------
+    # introspection
+
+    @property
+    def engine(self) -> str:
+        return self._snapshot.matcher.name
+
+    @property
+    def patterns(self) -> dict[str, Pattern]:
+        return self._snapshot.patterns.patterns
+
+    @property
+    def origins(self) -> dict[str, str]:
+        return self._snapshot.patterns.origins
+
+    @property
+    def digest(self) -> str:
+        return self._snapshot.patterns.digest
+
+    # ----------------------------------------------------------------------------------------------
+    # scanning
+
+    def _coerce(self, text: str | bytes) -> str:
+        if isinstance(text, bytes | bytearray | memoryview):
+            raw = bytes(text)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"input is not valid UTF-8 (bad byte at offset {exc.start})") from None
+        if not isinstance(text, str):
+            raise InputError(f"input must be text, not {type(text).__name__}")
+        if len(text) > self.config.max_input_chars:
+            raise InputError(
+                f"input is {len(text):,} characters; the limit is {self.config.max_input_chars:,} (max_input_chars)"
+            )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (from JSON "\ud800" or surrogateescape) become U+FFFD, keeping every offset.
+            text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+        return text
+
+    def scan(self, text: str | bytes) -> ScanResult:
+        text = self._coerce(text)
+        snapshot = self._snapshot
+        if not text:
+            return ScanResult(verdict=Verdict.ALLOW, risk=0.0, attack=False)
+        budget = _Budget(self.config.max_decoded_chars, self.config.max_decode_candidates)
+        findings = self._find(snapshot, text, 0, budget)
+        findings.sort(key=lambda f: (f.start, f.end, f.pattern_id))
+        risk, attack, categories, verdict = score(findings, self.config)
+        return ScanResult(verdict=verdict, risk=risk, attack=attack, categories=categories, findings=findings)
+
+    def scan_many(self, texts: Sequence[str | bytes] | Iterable[str | bytes]) -> list[ScanResult]:
+        return [self.scan(t) for t in texts]
+
+    async def scan_async(self, text: str | bytes) -> ScanResult:
+        """Small texts are scanned inline (microseconds); large ones in a worker thread."""
+        if len(text) <= ASYNC_INLINE_CHARS:
+            return self.scan(text)
+        return await asyncio.to_thread(self.scan, text)
+
+    def redact(
+        self,
+        text: str,
+        mode: RedactMode = "placeholder",
+        vault: RedactionVault | None = None,
+        *,
+        result: ScanResult | None = None,
+    ) -> Redaction:
+        """Replace PII/secret spans by `[ENTITY_n]` placeholders (reversible through `vault`) or masks."""
+        if mode not in ("placeholder", "mask"):
+            raise InputError(f"unknown redaction mode {mode!r}; use 'placeholder' or 'mask'")
+        text = self._coerce(text)
+        found = result.findings if result is not None else self.scan(text).findings
+        return apply_redaction(text, found, mode=mode, vault=vault)
+
+    def _find(self, snapshot: _Snapshot, text: str, depth: int, budget: _Budget) -> list[Finding]:
+        pset = snapshot.patterns
+        exprs = pset.expressions
+        matcher = snapshot.matcher
+        seen: set[tuple[str, int, int]] = set()
+        findings: list[Finding] = []
+
+        views: list[tuple[View, ViewName]] = [(raw_view(text), "raw")]
+        norm = normalized_view(text)
+        views.append((norm, "norm"))
+        if self.config.leetspeak:
+            leet = leet_view(norm)
+            if leet is not None:
+                views.append((leet, "norm"))
+
+        for view, name in views:
+            vtext = view.text
+            for idx in matcher.hits(vtext, vtext.encode("utf-8"), name):
+                self._spans(pset, exprs[idx], view, text, seen, findings)
+
+        if self.config.decode and depth < self.config.max_decode_depth and budget.candidates > 0:
+            payloads = find_payloads(
+                text, min_length=self.config.min_encoded_length, limit=budget.candidates, rot13=self.config.rot13
+            )
+            for p in payloads:
+                if budget.candidates <= 0 or len(p.text) > budget.chars:
+                    break
+                budget.candidates -= 1
+                budget.chars -= len(p.text)
+                for inner in self._find(snapshot, p.text, depth + 1, budget):
+                    # rot13 keeps every offset; other decodings report the whole encoded token.
+                    s, e = (inner.start, inner.end) if p.encoding == "rot13" else (p.start, p.end)
+                    key = (inner.pattern_id, s, e)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    chain = p.encoding if inner.decoded_from is None else f"{p.encoding}>{inner.decoded_from}"
+                    findings.append(
+                        inner.model_copy(update={"start": s, "end": e, "text": text[s:e], "decoded_from": chain})
+                    )
+        return findings
+
+    @staticmethod
+    def _spans(
+        pset: PatternSet, expr: Expression, view: View, text: str, seen: set[tuple[str, int, int]], out: list[Finding]
+    ) -> None:
+        pattern = pset.patterns[expr.pattern_id]
+        validator = pset.validators.get(pattern.validator) if pattern.validator else None
+        group = expr.value_group or 0
+        for n, m in enumerate(expr.regex.finditer(view.text)):
+            if n >= MAX_MATCHES_PER_EXPRESSION:
+                break
+            vs, ve = m.span(group)
+            if vs < 0 or ve <= vs:
+                continue
+            if validator is not None:
+                try:
+                    ok = bool(validator(view.text[vs:ve]))
+                except Exception:  # a validator bug must not break the scan; the check simply fails
+                    log.debug("validator %s raised", pattern.validator, exc_info=True)
+                    ok = False
+                if not ok:
+                    continue
+            start, end = view.to_original(vs, ve)
+            if end <= start:
+                continue
+            key = (pattern.id, start, end)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                Finding(
+                    pattern_id=pattern.id,
+                    kind=pattern.kind,
+                    category=pattern.category,
+                    severity=pattern.severity,
+                    start=start,
+                    end=end,
+                    text=text[start:end],
+                    entity=pattern.entity,
+                )
+            )
+
+    # ----------------------------------------------------------------------------------------------
+    # self-test
+
+    def self_test(self, ids: Iterable[str] | None = None) -> list[SelfTestFailure]:
+        """Run every pattern's examples (must be found) and counter-examples (must not be)."""
+        failures: list[SelfTestFailure] = []
+        wanted = set(ids) if ids is not None else None
+        for pid, pattern in self.patterns.items():
+            if wanted is not None and pid not in wanted:
+                continue
+            for case, texts, expect in (
+                ("example", pattern.examples, True),
+                ("counter_example", pattern.counter_examples, False),
+            ):
+                for t in texts:
+                    found = tuple(sorted({f.pattern_id for f in self.scan(t).findings}))
+                    if (pid in found) != expect:
+                        failures.append(SelfTestFailure(pid, case, t, found))
+        return failures

@@ -1,0 +1,269 @@
+"""One-pass multi-pattern prefilters: a Hyperscan block-mode database (primary) or an RE2 Set (fallback).
+
+Both answer the same question, "which expressions match somewhere in this view?"; exact spans are
+then taken with RE2 on the hit expressions only. Every expression is in ONE database; each scan keeps
+the hits whose expression belongs to the view being scanned (raw view: PII/secrets, normalised and
+leetspeak views: injection).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import re2
+
+from shieldstorm.detect.loader import Expression, ViewName
+from shieldstorm.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_hs: Any
+try:  # Hyperscan is optional at run time: wheels exist only for some platforms.
+    import hyperscan as _hs
+except ImportError:  # pragma: no cover - exercised only where the wheel is missing
+    _hs = None
+
+
+def hyperscan_available() -> bool:
+    return _hs is not None
+
+
+class Matcher(Protocol):
+    name: str
+
+    def hits(self, data: str, encoded: bytes, view: ViewName) -> list[int]:
+        """Indices of the expressions of `view` that match somewhere in the text."""
+        ...
+
+
+def _expression_error(expressions: list[Expression], origins: dict[str, str], compile_one: Any) -> ConfigError:
+    """Find which expression broke a whole-database compile (only on the error path)."""
+    for expr in expressions:
+        try:
+            compile_one(expr)
+        except Exception as exc:
+            where = origins.get(expr.pattern_id, "?")
+            return ConfigError(f"{where}: pattern {expr.pattern_id}: rejected by the matching engine ({exc})")
+    return ConfigError("the pattern database failed to compile")
+
+
+class HyperscanMatcher:
+    name = "hyperscan"
+
+    def __init__(self, expressions: list[Expression], origins: dict[str, str], cache_dir: Path | None) -> None:
+        assert _hs is not None
+        self._view_of = [e.view for e in expressions]
+        self._db: Any = None
+        self._local = threading.local()
+        self.compile_seconds = 0.0
+        self.from_cache = False
+        self.prefiltered: list[str] = []
+        if not expressions:
+            return
+        sources = [_hs_source(e) for e in expressions]
+        flags = [self._flags(e) for e in expressions]
+        key = hashlib.sha256(repr((getattr(_hs, "__version__", "?"), sources, flags)).encode()).hexdigest()[:32]
+        cache_file = cache_dir / f"hs-{key}.db" if cache_dir is not None else None
+        if cache_file is not None and cache_file.is_file():
+            try:
+                self._db = _hs.loadb(cache_file.read_bytes(), _hs.HS_MODE_BLOCK)
+                self.from_cache = True
+                return
+            except Exception:  # a stale or truncated cache file is simply rebuilt
+                log.warning("ignoring unreadable Hyperscan cache %s", cache_file)
+        t0 = time.perf_counter()
+        try:
+            db = self._compile_all(sources, flags)
+        except _hs.error:
+            # Some expressions are too large for an exact Hyperscan automaton (e.g. wide bounded
+            # repeats). Prefilter mode compiles a superset automaton for those; RE2 confirms every hit,
+            # so results are unchanged. Only an expression that fails in both modes is an error.
+            for i, expr in enumerate(expressions):
+                try:
+                    self._compile_single(sources[i], flags[i])
+                except _hs.error:
+                    flags[i] |= _hs.HS_FLAG_PREFILTER
+                    try:
+                        self._compile_single(sources[i], flags[i])
+                    except _hs.error as exc:
+                        where = origins.get(expr.pattern_id, "?")
+                        raise ConfigError(
+                            f"{where}: pattern {expr.pattern_id}: rejected by Hyperscan ({exc})"
+                        ) from None
+                    self.prefiltered.append(expr.pattern_id)
+            try:
+                db = self._compile_all(sources, flags)
+            except _hs.error as exc:
+                raise ConfigError(f"the pattern database failed to compile in Hyperscan ({exc})") from None
+        self.compile_seconds = time.perf_counter() - t0
+        self._db = db
+        if cache_file is not None:
+            _atomic_write(cache_file, _hs.dumpb(db))
+
+    @staticmethod
+    def _flags(expr: Expression) -> int:
+        assert _hs is not None
+        flags = int(_hs.HS_FLAG_UTF8 | _hs.HS_FLAG_SINGLEMATCH)
+        if expr.caseless:
+            flags |= _hs.HS_FLAG_CASELESS
+        return flags
+
+    @staticmethod
+    def _compile_all(sources: list[str], flags: list[int]) -> Any:
+        assert _hs is not None
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[s.encode() for s in sources], ids=list(range(len(sources))), elements=len(sources), flags=flags
+        )
+        return db
+
+    @staticmethod
+    def _compile_single(source: str, flags: int) -> None:
+        assert _hs is not None
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        db.compile(expressions=[source.encode()], ids=[0], elements=1, flags=[flags])
+
+    def _scratch(self) -> Any:
+        # Hyperscan scratch space must not be shared between threads: one per thread and database.
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            assert _hs is not None
+            scratch = _hs.Scratch(self._db)
+            self._local.scratch = scratch
+        return scratch
+
+    def hits(self, data: str, encoded: bytes, view: ViewName) -> list[int]:
+        if self._db is None:
+            return []
+        found: list[int] = []
+        view_of = self._view_of
+
+        def on_match(idx: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
+            if view_of[idx] == view:
+                found.append(idx)
+
+        self._db.scan(encoded, match_event_handler=on_match, scratch=self._scratch())
+        return found
+
+
+class Re2SetMatcher:
+    name = "re2"
+
+    def __init__(self, expressions: list[Expression], origins: dict[str, str]) -> None:
+        self._view_of = [e.view for e in expressions]
+        self._set: Any = None
+        if not expressions:
+            return
+        options = re2.Options()
+        options.max_mem = 256 << 20  # the default 8 MB is too small for a few hundred alternations
+        rset = re2.Set.SearchSet(options)
+        for expr in expressions:
+            try:
+                rset.Add(expr.flagged_source())
+            except re2.error:
+                raise _expression_error([expr], origins, lambda e: re2.compile(e.flagged_source())) from None
+        rset.Compile()
+        self._set = rset
+
+    def hits(self, data: str, encoded: bytes, view: ViewName) -> list[int]:
+        if self._set is None:
+            return []
+        matched = self._set.Match(encoded)
+        if not matched:
+            return []
+        view_of = self._view_of
+        return [i for i in matched if view_of[i] == view]
+
+
+# Wide bounded repeats ({1,64}) explode Hyperscan's automata (0.5-0.8 s and "Pattern is too large" for one
+# e-mail regex, against 7 ms for the unbounded form). Hyperscan is only the prefilter and RE2 confirms
+# every hit with the exact expression, so widening `{m,n}` to `{m,}` is safe: it can only add candidates.
+WIDEN_ABOVE = 10
+EXACT_WIDEN_ABOVE = 16
+
+
+def widen_repeats(source: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(source)
+    in_class = False
+    while i < n:
+        c = source[i]
+        if c == "\\":
+            out.append(source[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            # a `]` right after `[` or `[^` is a literal member
+            j = i + 1
+            if j < n and source[j] == "^":
+                out.append("^")
+                j += 1
+            if j < n and source[j] == "]":
+                out.append("]")
+                j += 1
+            i = j
+            continue
+        if c == "{":
+            close = source.find("}", i)
+            body = source[i + 1 : close] if close > 0 else ""
+            lo, comma, hi = body.partition(",")
+            if lo.isdigit() and (not comma or hi == "" or hi.isdigit()):
+                if (comma and hi.isdigit() and int(hi) > WIDEN_ABOVE) or (not comma and int(lo) > EXACT_WIDEN_ABOVE):
+                    out.append("{" + lo + ",}")
+                else:
+                    out.append(source[i : close + 1])
+                i = close + 1
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _hs_source(expr: Expression) -> str:
+    # Hyperscan ignores capture groups; the RE2 regex keeps the `value` group for the exact span.
+    return widen_repeats(expr.source)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("SHIELDSTORM_DATA_DIR")
+    root = Path(base) if base else Path.home() / ".cache" / "shieldstorm"
+    return root / "cache"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hs-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only cache only costs compile time
+        log.warning("cannot write Hyperscan cache %s: %s", path, exc)
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+
+
+def build_matcher(
+    engine: str, expressions: list[Expression], origins: dict[str, str], cache_dir: Path | None
+) -> HyperscanMatcher | Re2SetMatcher:
+    if engine == "hyperscan" or (engine == "auto" and hyperscan_available()):
+        if not hyperscan_available():
+            raise ConfigError("engine 'hyperscan' requested but the hyperscan package is not installed")
+        return HyperscanMatcher(expressions, origins, cache_dir)
+    return Re2SetMatcher(expressions, origins)

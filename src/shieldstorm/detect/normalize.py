@@ -1,0 +1,318 @@
+"""Normalised views of a text, each with an offset map back to the caller's original string.
+
+Two families of view exist:
+
+* the *raw* view (PII/secret patterns): NFKC per character (full-width digits become ASCII) and
+  zero-width/bidi/format characters removed; case and spacing are kept;
+* the *normalised* view (injection patterns): additionally lower-cased, diacritics removed,
+  cross-script homoglyphs folded to ASCII (data/confusables.json), control characters removed and every
+  whitespace run collapsed to one space. A *leetspeak* view applies data/leetspeak.json on top.
+
+Views are built from segments so that mapping a view offset back is a binary search: an identity
+segment maps character by character, a rewritten segment (e.g. "ﬁ" -> "fi", a whitespace run -> " ")
+maps to its whole original range.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+
+# Python `re` is used here only with single character-class runs, which cannot backtrack; the pattern
+# database itself never runs on `re`.
+_RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
+# Non-ASCII runs, control/whitespace runs other than one plain space.
+_SPACE_RUN = re.compile(r"  +")
+# ASCII whitespace -> " " (1:1, so CPython's fast ASCII translate applies), then controls removed if any.
+_ASCII_WS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"})
+_ASCII_CONTROLS = {c: None for c in [*range(0x00, 0x20), 0x7F]}
+
+
+class View:
+    """A derived string plus the segment table that maps its offsets to the original text.
+
+    The segment table is built lazily: most texts produce no finding, and only a finding needs its
+    offsets mapped back, so the common path stays a handful of C-level string operations.
+    """
+
+    __slots__ = ("_build", "_segments", "_v_starts", "text")
+
+    def __init__(
+        self,
+        text: str,
+        segments: list[tuple[int, int, int, int]] | None = None,
+        build: Callable[[], list[tuple[int, int, int, int]]] | None = None,
+    ) -> None:
+        self.text = text
+        self._segments = segments  # (v_start, v_end, o_start, o_end)
+        self._build = build
+        self._v_starts: list[int] | None = None
+
+    @property
+    def segments(self) -> list[tuple[int, int, int, int]]:
+        if self._segments is None:
+            assert self._build is not None
+            self._segments = self._build()
+            self._build = None
+        return self._segments
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        segments = self.segments
+        if self._v_starts is None:
+            self._v_starts = [seg[0] for seg in segments]
+        return self._map_start(segments, start), self._map_end(segments, end)
+
+    def _map_start(self, segments: list[tuple[int, int, int, int]], v: int) -> int:
+        if not segments:
+            return 0
+        assert self._v_starts is not None
+        i = max(bisect_right(self._v_starts, v) - 1, 0)
+        vs, ve, os_, oe = segments[i]
+        if v >= ve:
+            return oe
+        if v < vs:
+            return os_
+        if ve - vs == oe - os_:
+            return os_ + (v - vs)
+        return os_
+
+    def _map_end(self, segments: list[tuple[int, int, int, int]], v: int) -> int:
+        if not segments or v <= 0:
+            return 0
+        assert self._v_starts is not None
+        i = max(bisect_right(self._v_starts, v - 1) - 1, 0)
+        vs, ve, os_, oe = segments[i]
+        if v <= vs:
+            return os_
+        if v > ve:
+            # The match ends inside the gap after this segment: a collapsed whitespace run that
+            # begins at `oe` in the original.
+            return oe + 1
+        if ve - vs == oe - os_:
+            return os_ + (v - vs)
+        return oe
+
+
+def identity_view(text: str) -> View:
+    return View(text, [(0, len(text), 0, len(text))])
+
+
+class _Builder:
+    """Accumulates view pieces, merging adjacent 1:1 pieces into one identity segment."""
+
+    __slots__ = ("length", "parts", "segments")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.segments: list[tuple[int, int, int, int]] = []
+        self.length = 0
+
+    def add(self, piece: str, o_start: int, o_end: int) -> None:
+        if not piece:
+            return
+        n = len(piece)
+        identity = n == o_end - o_start
+        if identity and self.segments:
+            vs, ve, os_, oe = self.segments[-1]
+            if ve - vs == oe - os_ and oe == o_start:
+                self.segments[-1] = (vs, ve + n, os_, o_end)
+                self.parts.append(piece)
+                self.length += n
+                return
+        self.segments.append((self.length, self.length + n, o_start, o_end))
+        self.parts.append(piece)
+        self.length += n
+
+    def last_char(self) -> str:
+        return self.parts[-1][-1] if self.parts else " "
+
+    def build(self) -> View:
+        return View("".join(self.parts), self.segments)
+
+
+def _is_removed(ch: str) -> bool:
+    # Format characters (zero-width space/joiners, bidi controls, BOM, soft hyphen) and lone surrogates.
+    return unicodedata.category(ch) in ("Cf", "Cs") or ch in "\u180e\u034f"
+
+
+@cache
+def _confusables() -> dict[str, str]:
+    raw = resources.files("shieldstorm.detect.data").joinpath("confusables.json").read_text("utf-8")
+    table: dict[str, str] = json.loads(raw)
+    return table
+
+
+@cache
+def leet_table() -> dict[int, str]:
+    raw = resources.files("shieldstorm.detect.data").joinpath("leetspeak.json").read_text("utf-8")
+    mapping: dict[str, str] = json.loads(raw)
+    return {ord(k): v for k, v in mapping.items()}
+
+
+@cache
+def fold_raw_char(ch: str) -> str:
+    if _is_removed(ch):
+        return ""
+    return unicodedata.normalize("NFKC", ch)
+
+
+@cache
+def fold_norm_char(ch: str) -> str:
+    """Fold one character for the injection view; whitespace becomes " " (collapsed by the caller)."""
+    if _is_removed(ch):
+        return ""
+    if ch.isspace():
+        return " "
+    if ord(ch) < 0x20 or ch == "\x7f" or unicodedata.category(ch) == "Cc":
+        return ""
+    confusables = _confusables()
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKC", ch).lower():
+        for d in unicodedata.normalize("NFD", c):
+            if unicodedata.category(d) in ("Mn", "Me"):
+                continue  # diacritics: "ïgnörë" reads as "ignore"
+            d = confusables.get(d, d)
+            out.append(" " if d.isspace() else d)
+    return "".join(out).lower()
+
+
+class _RunTable(dict[int, str]):
+    """str.translate table that folds unseen characters on first use (so runs translate in C)."""
+
+    def __init__(self, fold: object) -> None:
+        super().__init__()
+        self._fold = fold
+
+    def __missing__(self, key: int) -> str:
+        value: str = self._fold(chr(key))  # type: ignore[operator]
+        self[key] = value
+        return value
+
+
+_RAW_TABLE = _RunTable(fold_raw_char)
+_NORM_TABLE = _RunTable(fold_norm_char)
+
+
+def _one_to_one(text: str, table: _RunTable) -> bool:
+    """True when every distinct character of `text` folds to exactly one character."""
+    return all(len(table[ord(c)]) == 1 for c in set(text))
+
+
+def raw_view(text: str) -> View:
+    """The view PII/secret patterns see: NFKC per character, zero-width and bidi controls removed."""
+    if text.isascii():
+        return identity_view(text)
+    folded = text.translate(_RAW_TABLE)
+    if len(folded) == len(text) and _one_to_one(text, _RAW_TABLE):
+        return View(folded, [(0, len(text), 0, len(text))])
+    return View(folded, build=lambda: _raw_segments(text, folded))
+
+
+def _raw_segments(text: str, expected: str) -> list[tuple[int, int, int, int]]:
+    b = _Builder()
+    pos = 0
+    for m in _RAW_SPECIAL.finditer(text):
+        s, e = m.span()
+        b.add(text[pos:s], pos, s)
+        for i, c in enumerate(m.group()):
+            b.add(_RAW_TABLE[ord(c)], s + i, s + i + 1)
+        pos = e
+    b.add(text[pos:], pos, len(text))
+    assert "".join(b.parts) == expected
+    return b.segments
+
+
+def normalized_view(text: str) -> View:
+    """The view injection patterns see: lower-case, folded, controls removed, whitespace runs -> " ",
+    no leading/trailing space. A few C-level passes; the offset map is built only if a finding needs it."""
+    if text.isascii():
+        folded = text.lower().translate(_ASCII_WS)
+        if not folded.isprintable():
+            folded = folded.translate(_ASCII_CONTROLS)
+    else:
+        folded = text.translate(_NORM_TABLE)
+    view_text = folded
+    while "  " in view_text:
+        view_text = view_text.replace("  ", " ")
+    view_text = view_text.strip(" ")
+    return View(view_text, build=lambda: _norm_segments(text, folded, view_text))
+
+
+def _norm_segments(text: str, folded: str, expected: str) -> list[tuple[int, int, int, int]]:
+    if len(folded) != len(text) or not (text.isascii() or _one_to_one(text, _NORM_TABLE)):
+        return _norm_segments_slow(text, expected)
+    # 1:1 fold (the common case): identity segments between the space runs that were collapsed.
+    lead = len(folded) - len(folded.lstrip(" "))
+    stop = len(folded.rstrip(" "))
+    segs: list[tuple[int, int, int, int]] = []
+    v = 0
+    pos = lead
+    for m in _SPACE_RUN.finditer(folded, lead, stop):
+        s, e = m.span()
+        if s > pos:
+            segs.append((v, v + s - pos, pos, s))
+            v += s - pos
+        segs.append((v, v + 1, s, e))
+        v += 1
+        pos = e
+    if stop > pos:
+        segs.append((v, v + stop - pos, pos, stop))
+        v += stop - pos
+    assert v == len(expected)
+    return segs
+
+
+def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, int]]:
+    b = _Builder()
+    for i, c in enumerate(text):
+        piece = _NORM_TABLE[ord(c)]
+        if not piece:
+            continue
+        for j, part in enumerate(piece.split(" ")):
+            if j and b.parts and b.last_char() != " ":
+                b.add(" ", i, i + 1)
+            if part:
+                b.add(part, i, i + 1)
+    # A trailing space is not part of the view.
+    if b.parts and b.last_char() == " ":
+        b.parts[-1] = b.parts[-1][:-1]
+        vs, ve, os_, oe = b.segments[-1]
+        if ve - vs == 1:
+            b.segments.pop()
+        elif ve - vs == oe - os_:
+            b.segments[-1] = (vs, ve - 1, os_, oe - 1)
+        else:
+            b.segments[-1] = (vs, ve - 1, os_, oe)
+    assert "".join(b.parts) == expected, (expected, "".join(b.parts))
+    return b.segments
+
+
+def leet_view(view: View) -> View | None:
+    """The normalised view with leetspeak folded (same length, same offsets); None when unchanged."""
+    folded = view.text.translate(leet_table())
+    if folded == view.text:
+        return None
+    return View(folded, build=lambda: view.segments)
+
+
+def fold_pattern_text(source: str) -> str:
+    """Fold the non-ASCII characters of an injection regex/literal exactly like the text is folded.
+
+    ASCII is left alone (escapes such as \\S must keep their case; matching is caseless anyway).
+    A folded character that is not alphanumeric is escaped so it cannot become a metacharacter.
+    """
+    if source.isascii():
+        return source
+    out: list[str] = []
+    for ch in source:
+        if ch.isascii():
+            out.append(ch)
+            continue
+        for c in fold_norm_char(ch):
+            out.append(c if c.isalnum() or not c.isascii() else "\\" + c if c != " " else " ")
+    return "".join(out)
