@@ -28,6 +28,7 @@ from typing import Any
 
 from shieldstorm.detect import Detector, DetectorConfig
 from shieldstorm.detect.loader import load_pattern_set
+from shieldstorm.detect.matcher import HyperscanMatcher
 from shieldstorm.detect.normalize import normalized_view, raw_view
 
 _CORPUS = (
@@ -182,10 +183,10 @@ def main() -> None:
         Detector(config=DetectorConfig(engine="hyperscan", cache_dir=cache))
         report["compile_s_hyperscan_cached"] = time.perf_counter() - t0
         print(f"hyperscan from cache: {report['compile_s_hyperscan_cached'] * 1000:.1f} ms")
-    hs_db = detectors["hyperscan"]._snapshot.matcher._db
-    if hs_db is not None:
-        report["hyperscan_db_bytes"] = hs_db.size()
-        print(f"hyperscan database size: {hs_db.size() / 1024:.0f} KiB")
+    hs_matcher = detectors["hyperscan"]._snapshot.matcher
+    if isinstance(hs_matcher, HyperscanMatcher):
+        report["hyperscan_db_bytes"] = hs_matcher.database_bytes()
+        print(f"hyperscan database size: {hs_matcher.database_bytes() / 1024:.0f} KiB")
     relo = ReLoop()
     presidio = None if args.no_presidio else Presidio()
 

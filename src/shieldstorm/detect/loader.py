@@ -29,6 +29,8 @@ from shieldstorm.errors import ConfigError
 ViewName = Literal["raw", "norm"]
 Validator = Callable[[str], bool]
 BUILTIN_PACKAGE = "shieldstorm.detect.patterns"
+# libyaml's safe loader parses the built-in files ~10x faster than the pure-Python one.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _META = frozenset(".^$|?*+()[]{}\\/-#")
 
 
@@ -96,7 +98,7 @@ def _user_files(directory: Path) -> Iterator[tuple[str, Path]]:
 
 def parse_pattern_file(label: str, text: str) -> PatternFile:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader (C version when available)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -23,11 +23,15 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
+import re2
+
 # Python `re` is used here only with single character-class runs, which cannot backtrack; the pattern
 # database itself never runs on `re`.
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
 _SPACE_RUN = re.compile(r"  +")
+# RE2 (a DFA), not `re`: this alternation is checked on every text.
+_LEET_MIX = re2.compile(r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b")
 # ASCII whitespace -> " " (1:1, so CPython's fast ASCII translate applies), then controls removed if any.
 _ASCII_WS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"})
 _ASCII_CONTROLS = {c: None for c in [*range(0x00, 0x20), 0x7F]}
@@ -296,7 +300,10 @@ def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, i
 
 
 def leet_view(view: View) -> View | None:
-    """The normalised view with leetspeak folded (same length, same offsets); None when unchanged."""
+    """The normalised view with leetspeak folded (same length, same offsets); None when no word mixes
+    letters with leetspeak characters (so "4 apples!" does not cost a third scan)."""
+    if _LEET_MIX.search(view.text) is None:
+        return None
     folded = view.text.translate(leet_table())
     if folded == view.text:
         return None
