@@ -75,8 +75,60 @@ def _encode(value: Any, out: list[str]) -> None:
         raise CanonicalJSONError(f"canonical JSON cannot encode a value of type {type(value).__name__}")
 
 
-def canonical_json(value: Any) -> bytes:
-    """Encode `value` canonically as UTF-8 bytes; raises CanonicalJSONError on values JSON cannot carry."""
+# The C encoder gives the same bytes as _encode whenever every key is ASCII (then code point order = UTF-16 order)
+# and every float prints without an exponent and is not integral (then repr() is already canonical).
+_fast_encode = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
+
+
+def _fast_path_ok(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is float:
+            # finite, non-integral, >= 1e-4 in magnitude: repr() has no exponent (non-integral floats are < 2**52)
+            if not (abs(item) >= 1e-4 and not item.is_integer() and item == item and abs(item) != math.inf):
+                return False
+        else:
+            return False
+    return True
+
+
+def _fast_path_ok_for(value: Any, trusted_keys: frozenset[str]) -> bool:
+    # A top-level object whose `trusted_keys` hold plain strings or None: only the other members need checking.
+    if type(value) is not dict:
+        return _fast_path_ok(value)
+    for key, item in value.items():
+        if key in trusted_keys:
+            if item is not None and type(item) is not str:
+                return False
+        elif type(key) is not str or not key.isascii() or not _fast_path_ok(item):
+            return False
+    return True
+
+
+def canonical_json(value: Any, *, trusted_keys: frozenset[str] = frozenset()) -> bytes:
+    """Encode `value` canonically as UTF-8 bytes; raises CanonicalJSONError on values JSON cannot carry.
+
+    `trusted_keys`: top-level keys (ASCII) whose values are known to be str or None; a speed hint, the output is the
+    same with or without it.
+    """
+    if _fast_path_ok_for(value, trusted_keys) if trusted_keys else _fast_path_ok(value):
+        try:
+            return _fast_encode(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CanonicalJSONError("canonical JSON cannot encode a lone surrogate") from exc
     out: list[str] = []
     _encode(value, out)
     try:

@@ -32,6 +32,8 @@ from shieldstorm.audit.merkle import (
 )
 
 _IN_CHUNK = 500  # bound on bound parameters per IN list
+LEAF_COLUMNS = ("idx", "event_id", "leaf_hash", "data", "created")
+NODE_COLUMNS = ("pos", "hash")
 
 
 @dataclass(frozen=True)
@@ -42,28 +44,52 @@ class PendingEntry:
     event: bytes
 
 
+def driver_query(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run `sql` (qmark placeholders) on the driver cursor inside the connection's transaction.
+
+    Used on hot read paths (proofs, roots, the verifier): for these small queries SQLAlchemy's statement building,
+    cache-key generation and per-row processing cost several times the query itself.
+    """
+    if connection.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def driver_execute(connection: Connection, sql: str, params: Sequence[Any]) -> None:
+    """Like driver_query, for statements without results."""
+    if connection.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+    finally:
+        cursor.close()
+
+
 def lookup_nodes(connection: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
     """Fetch perfect-subtree hashes (level 0 from audit_leaves, others from audit_nodes) in ONE query."""
     leaf_indices = [index for level, index in wanted if level == 0]
     positions = [node_position(level, index) for level, index in wanted if level > 0]
-    parts: list[sa.Select[Any]] = []
-    leaves, tree_nodes = schema.leaves.c, schema.nodes.c
+    parts: list[str] = []
+    params: list[int] = []
+    # Only "?" placeholders are formatted into the SQL; the values travel as parameters.
     if leaf_indices:
-        parts.append(
-            sa.select(sa.literal(0).label("kind"), leaves.idx.label("key"), leaves.leaf_hash.label("h")).where(
-                leaves.idx.in_(leaf_indices)
-            )
-        )
+        marks = ", ".join("?" * len(leaf_indices))
+        parts.append(f"SELECT 0, idx, leaf_hash FROM audit_leaves WHERE idx IN ({marks})")  # noqa: S608
+        params.extend(leaf_indices)
     if positions:
-        parts.append(
-            sa.select(sa.literal(1).label("kind"), tree_nodes.pos.label("key"), tree_nodes.hash.label("h")).where(
-                tree_nodes.pos.in_(positions)
-            )
-        )
+        marks = ", ".join("?" * len(positions))
+        parts.append(f"SELECT 1, pos, hash FROM audit_nodes WHERE pos IN ({marks})")  # noqa: S608
+        params.extend(positions)
     if not parts:
         return {}
-    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-    by_key: dict[tuple[int, int], bytes] = {(kind, key): bytes(h) for kind, key, h in connection.execute(query)}
+    rows = driver_query(connection, " UNION ALL ".join(parts), params)
+    by_key: dict[tuple[int, int], bytes] = {(int(kind), int(key)): bytes(h) for kind, key, h in rows}
     found: dict[Node, bytes] = {}
     for level, index in wanted:
         key = (0, index) if level == 0 else (1, node_position(level, index))
@@ -73,8 +99,10 @@ def lookup_nodes(connection: Connection, wanted: Sequence[Node]) -> dict[Node, b
 
 
 def read_head(connection: Connection) -> tuple[int, bytes]:
-    row = connection.execute(sa.select(schema.head.c.size, schema.head.c.root).where(schema.head.c.id == 1)).one()
-    return int(row.size), bytes(row.root)
+    rows = driver_query(connection, "SELECT size, root FROM audit_head WHERE id = 1", ())
+    if len(rows) != 1:
+        raise ProofError("the audit tree head row is missing")
+    return int(rows[0][0]), bytes(rows[0][1])
 
 
 def load_compact_range(connection: Connection, size: int) -> CompactRange:
@@ -91,8 +119,9 @@ def existing_indices(connection: Connection, event_ids: Iterable[str]) -> dict[s
     found: dict[str, int] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
-        query = sa.select(schema.leaves.c.event_id, schema.leaves.c.idx).where(schema.leaves.c.event_id.in_(chunk))
-        found.update({event_id: int(idx) for event_id, idx in connection.execute(query)})
+        marks = ", ".join("?" * len(chunk))  # placeholders only; ids travel as parameters
+        rows = driver_query(connection, f"SELECT event_id, idx FROM audit_leaves WHERE event_id IN ({marks})", chunk)  # noqa: S608
+        found.update({str(event_id): int(idx) for event_id, idx in rows})
     return found
 
 
@@ -108,7 +137,7 @@ class TreeWriter:
         An event id already in the log (a replay, a retry) is not appended again: its existing index is returned.
         The cached right edge is only advanced by `commit_succeeded` once the transaction commits.
         """
-        connection.execute(sa.update(schema.head).where(schema.head.c.id == 1).values(size=schema.head.c.size))
+        driver_execute(connection, "UPDATE audit_head SET size = size WHERE id = 1", ())  # takes the write lock
         size, _ = read_head(connection)
         compact = self.compact
         if compact is None or compact.size != size:
@@ -116,9 +145,11 @@ class TreeWriter:
         working = CompactRange(compact.size, compact.subtrees)
         known = existing_indices(connection, (entry.event_id for entry in entries))
         created = datetime.now(UTC)
-        leaf_rows: list[dict[str, Any]] = []
-        node_rows: list[dict[str, Any]] = []
+        # Rows as tuples in column order (LEAF_COLUMNS / NODE_COLUMNS): they go straight to the driver.
+        leaf_rows: list[tuple[Any, ...]] = []
+        node_rows: list[tuple[Any, ...]] = []
         indices: list[int] = []
+        append_leaf, append_node = leaf_rows.append, node_rows.append
         for entry in entries:
             if entry.event_id in known:
                 indices.append(known[entry.event_id])
@@ -126,19 +157,17 @@ class TreeWriter:
             index = working.size
             record = leaf_record(entry.event, index)
             hashed = leaf_hash(record)
-            leaf_rows.append(
-                {"idx": index, "event_id": entry.event_id, "leaf_hash": hashed, "data": record, "created": created}
-            )
+            append_leaf((index, entry.event_id, hashed, record, created))
             for level, node_index, value in working.append(hashed):
-                node_rows.append({"pos": node_position(level, node_index), "hash": value})
+                append_node((node_position(level, node_index), value))
             known[entry.event_id] = index
             indices.append(index)
         if leaf_rows:
-            insert_rows(connection, schema.leaves, leaf_rows)
+            insert_tuples(connection, schema.leaves, LEAF_COLUMNS, leaf_rows)
             if node_rows:
-                insert_rows(connection, schema.nodes, node_rows)
-            connection.execute(
-                sa.update(schema.head).where(schema.head.c.id == 1).values(size=working.size, root=working.root())
+                insert_tuples(connection, schema.nodes, NODE_COLUMNS, node_rows)
+            driver_execute(
+                connection, "UPDATE audit_head SET size = ?, root = ? WHERE id = 1", (working.size, working.root())
             )
         self._pending = working
         return indices
@@ -151,16 +180,54 @@ class TreeWriter:
         self.compact = None
 
 
+def _sqlite_datetime(value: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime type writes and reads (UTC, no offset).
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def insert_rows(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: COPY on PostgreSQL (psycopg 3), executemany elsewhere."""
-    if connection.dialect.name == "postgresql":
-        columns = list(rows[0])
+    """Bulk insert of dict rows (all with the same keys); see insert_tuples."""
+    columns = tuple(rows[0])
+    insert_tuples(connection, table, columns, [tuple(row[column] for column in columns) for row in rows])
+
+
+def insert_tuples(
+    connection: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Bulk insert: COPY on PostgreSQL (psycopg 3), the driver's executemany on SQLite.
+
+    Both go to the DBAPI connection inside the caller's transaction: SQLAlchemy's per-parameter processing cost
+    more than the insert itself at tens of thousands of rows per second.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[column] for column in columns])
+                copy.write_row(row)
         return
-    connection.execute(table.insert(), rows)
+    if dialect == "sqlite":
+        datetime_columns = [i for i, item in enumerate(rows[0]) if isinstance(item, datetime)]
+        if datetime_columns:
+            converted: dict[int, str] = {}  # one batch shares one `created` datetime: convert it once
+            fixed = []
+            for row in rows:
+                values = list(row)
+                for position in datetime_columns:
+                    moment = values[position]
+                    text = converted.get(id(moment))
+                    if text is None:
+                        text = converted[id(moment)] = _sqlite_datetime(moment)
+                    values[position] = text
+                fixed.append(tuple(values))
+            rows = fixed
+        placeholders = ", ".join("?" for _ in columns)
+        # table and column names are this module's schema constants, never input
+        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(statement, rows)
+        return
+    connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 # --- reads ----------------------------------------------------------------------------------------------------
