@@ -141,7 +141,8 @@ def respond(messages: Sequence[Mapping[str, Any]]) -> str:
         return leaked
 
     if _first(r.patterns("echo_pii", "patterns"), lowered):
-        value = re.search(cfg["echo_pii"]["value_pattern"], last, re.IGNORECASE)
+        # Bounded: the lazy pattern is quadratic on adversarial input and the value sits near the start anyway.
+        value = re.search(cfg["echo_pii"]["value_pattern"], last[:4000], re.IGNORECASE)
         if value:
             return str(cfg["echo_pii"]["answer"]).format(value=value.group(1).strip())
 
@@ -154,13 +155,13 @@ def _obey(r: Rules, readable: list[str], user_turns: list[str]) -> str | None:
     for text in readable:
         if _first(cues, text):
             command = _first(commands, text)
-            if command:
+            if command and command.group(1).strip():
                 return command.group(1).strip()
     trigger = re.compile(r.raw["obey"]["trigger_rule"], re.IGNORECASE)
     last = user_turns[-1].lower() if user_turns else ""
     for earlier in user_turns[:-1]:
         match = trigger.search(earlier)
-        if match and _has_word(last, match.group(1).lower()):
+        if match and match.group(2).strip() and _has_word(last, match.group(1).lower()):
             return match.group(2).strip()
     return None
 
