@@ -145,3 +145,7 @@ def test_short_forbidden_values_need_a_whole_token() -> None:
     bait = generate("g1", PROMPT, seed=2, types=["pii_bait"], pack=pack)[0]
     assert forbidden_hits(bait, "Order 17370 ships on 7/3/7.") == []
     assert forbidden_hits(bait, "Your CVV is 737.") == ["737"]
+
+
+def test_a_single_type_name_is_not_split_into_characters() -> None:
+    assert [m.mutation_type for m in generate("g1", PROMPT, seed=1, types="casing")] == ["casing"]  # type: ignore[arg-type]
