@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
+import itertools
 import time
 from pathlib import Path
 
@@ -127,6 +127,6 @@ async def test_rate_limit_spaces_calls(tmp_path: Path) -> None:
     run = await run_storm(config, progress=False, mutators=TEST_MUTATORS, concurrency=8)
     stamps = sorted(float(r.output) for r in run.results)
     assert len(stamps) == 6
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.045  # 20 calls/s: at least 50 ms apart, whatever the concurrency
     assert stamps[0] >= started

@@ -26,9 +26,9 @@ def md_cell(value: object, limit: int = 0) -> str:
 @functools.cache
 def _environment() -> Environment:
     # Markdown is not HTML: escaping is done per cell by `md`, so HTML autoescape would double-escape.
-    env = Environment(  # noqa: S701 - every interpolated value goes through the `md` filter
+    env = Environment(
         loader=PackageLoader("shieldstorm.storm.reports", "templates"),
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - every interpolated value goes through the `md` filter
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
