@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
-import itertools
 import time
 from pathlib import Path
 
