@@ -39,13 +39,24 @@ def build(
     directory: Annotated[Path, typer.Argument(help="Bundle directory (.manifest, *.rego, data.json)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write (.tar.gz)")],
     revision: Annotated[str | None, typer.Option(help="Set the manifest revision")] = None,
+    preset: Annotated[
+        list[str] | None, typer.Option("--preset", help="Layer a compliance preset (pci_dss, hipaa, gdpr, soc2)")
+    ] = None,
 ) -> None:
     """Pack a directory into a deterministic OPA bundle archive (same input, same bytes)."""
-    from shieldstorm.policy.bundle import MANIFEST, PolicyBundle, load_directory
+    from shieldstorm.policy.bundle import MANIFEST, PolicyBundle, load_directory, merge_bundles
+    from shieldstorm.policy.engine import PRESETS_DIR
 
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     bundle = load_directory(directory)
+    if preset:
+        layers = [bundle]
+        for name in preset:
+            if not (PRESETS_DIR / name).is_dir():
+                raise InputError(f"unknown preset {name!r}; see `shieldstorm policy presets`")
+            layers.append(load_directory(PRESETS_DIR / name))
+        bundle = merge_bundles(layers)
     if revision is not None:
         manifest = dict(bundle.manifest)
         manifest["revision"] = revision
@@ -54,6 +65,17 @@ def build(
         bundle = PolicyBundle(files=files, signatures=bundle.signatures, source=bundle.source)
     output.write_bytes(bundle.to_tar_gz())
     console.print(f"built {output} revision={bundle.revision or '-'} {bundle.digest}", highlight=False)
+
+
+@policy_app.command("presets")
+def presets() -> None:
+    """List the packaged compliance presets and their purpose."""
+    from shieldstorm.policy.engine import PRESETS_DIR
+
+    for path in sorted(p for p in PRESETS_DIR.iterdir() if p.is_dir()):
+        rego = path / "shield" / f"{path.name}.rego"
+        purpose = rego.read_text().splitlines()[0].lstrip("# ") if rego.is_file() else ""
+        console.print(f"[bold]{path.name}[/]  {purpose}", highlight=False)
 
 
 @policy_app.command("keygen")
