@@ -271,5 +271,126 @@ def rollback(
     console.print(f"rolled back to revision={record.revision} {record.digest}", highlight=False)
 
 
+shadow_app = typer.Typer(help="Shadow mode: divergences of a candidate bundle evaluated beside the active one.")
+policy_app.add_typer(shadow_app, name="shadow")
+
+
+@shadow_app.command("report")
+def shadow_report(
+    candidate: Annotated[str | None, typer.Option(help="Only this candidate revision")] = None,
+    database_url: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Summarise recorded divergences (input digest and both decisions) between active and candidate."""
+    from shieldstorm.policy.shadow import summarise
+    from shieldstorm.policy.store import PolicyStore
+
+    store = PolicyStore.open(database_url)
+    try:
+        summary = summarise(store.divergences(candidate))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"divergences: {summary['divergences']} over {summary['distinct_inputs']} distinct inputs"
+        + ("  [green]clean[/]" if summary["clean"] else ""),
+        highlight=False,
+    )
+    table = Table("active -> candidate", "count")
+    for transition, count in summary["transitions"].items():
+        table.add_row(transition, str(count))
+    if summary["transitions"]:
+        console.print(table)
+    for example in summary["examples"]:
+        console.print(
+            f"  {example['input_digest'][:23]}  {example['active']['decision']} {example['active']['reasons']}"
+            f" -> {example['candidate']['decision']} {example['candidate']['reasons']}",
+            highlight=False,
+        )
+
+
+@shadow_app.command("promote")
+def shadow_promote(
+    bundle_path: Annotated[Path, typer.Argument(help="The candidate bundle")],
+    pubkey: Annotated[list[Path] | None, typer.Option("--pubkey", help="Trusted public key (repeatable)")] = None,
+    unsigned: Annotated[bool, typer.Option("--allow-unsigned")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote despite recorded divergences")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Activate a shadow candidate once it is clean (no divergences recorded for its revision)."""
+    from shieldstorm.policy.bundle import load_bundle
+
+    bundle = load_bundle(bundle_path)
+    manager = _manager(database_url, pubkey or [], unsigned, no_tests=False)
+    try:
+        divergent = len(manager.store.divergences(bundle.revision))
+        if divergent and not force:
+            raise InputError(
+                f"candidate {bundle.revision} has {divergent} recorded divergences; review "
+                "`policy shadow report` (or --force)"
+            )
+        outcome = manager.activate(bundle, actor="cli:shadow-promote", source=str(bundle_path))
+    finally:
+        _close(manager)
+    console.print(f"promoted revision={bundle.revision} changed={outcome.changed}", highlight=False)
+
+
+@policy_app.command("diff")
+def diff(
+    old: Annotated[Path, typer.Argument(help="Current bundle")],
+    new: Annotated[Path, typer.Argument(help="Proposed bundle")],
+    samples: Annotated[
+        Path | None, typer.Option(help="JSON-lines file of inputs (default: the recorded traffic sample)")
+    ] = None,
+    database_url: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Replay recorded traffic against both bundles; report what would change and a risk score."""
+    from shieldstorm.policy.engine import PolicyEngine
+    from shieldstorm.policy.shadow import diff_engines
+    from shieldstorm.policy.store import PolicyStore
+
+    documents: list[dict[str, Any]]
+    if samples is not None:
+        documents = []
+        for number, line in enumerate(_read(samples).decode().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"{samples}:{number}: not JSON") from exc
+            if not isinstance(value, dict):
+                raise InputError(f"{samples}:{number}: each line must be a JSON object")
+            documents.append(value)
+    else:
+        store = PolicyStore.open(database_url)
+        try:
+            documents = store.samples()
+        finally:
+            store.close()
+    if not documents:
+        raise InputError("no recorded traffic to replay (pass --samples FILE.jsonl)")
+    report = diff_engines(PolicyEngine.from_bundle(old), PolicyEngine.from_bundle(new), documents)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    console.print(
+        f"replayed {report.total} inputs: {report.changed} would change; "
+        f"risk {report.risk} ({report.risk_score:.1f}/100)",
+        highlight=False,
+    )
+    for transition, count in report.transitions.most_common():
+        console.print(f"  {transition}: {count}", highlight=False)
+    for example in report.examples[:5]:
+        console.print(
+            f"  {example['input_digest'][:23]}  {example['old']['decision']} {example['old']['reasons']}"
+            f" -> {example['new']['decision']} {example['new']['reasons']}",
+            highlight=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(policy_app, name="policy")

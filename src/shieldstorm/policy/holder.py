@@ -73,6 +73,8 @@ class PolicyHolder:
         self._state = _State(engine, None)
         self._swap_lock = threading.Lock()
         self.on_divergence = on_divergence
+        # Called with every evaluated input (e.g. ShadowRecorder sampling traffic for `policy diff`).
+        self.on_input: Callable[[dict[str, Any]], None] | None = None
         self.record_inputs = record_inputs
         self.divergences: deque[Divergence] = deque(maxlen=keep_divergences)
         self.shadow_evaluated = 0
@@ -113,6 +115,11 @@ class PolicyHolder:
         decision = state.engine.evaluate(input)
         if state.candidate is not None:
             self._shadow(state, input, decision)
+        if self.on_input is not None:
+            try:
+                self.on_input(input)
+            except Exception:  # sampling must never affect the decision
+                log.exception("policy input hook failed")
         return decision
 
     def _shadow(self, state: _State, input: dict[str, Any], active: PolicyDecision) -> None:
