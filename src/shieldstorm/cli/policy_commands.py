@@ -176,6 +176,31 @@ def test(
         raise typer.Exit(1)
 
 
+@policy_app.command("check")
+def check(
+    bundle_path: Annotated[Path, typer.Argument(help="Bundle directory or archive")],
+    entrypoint: Annotated[str, typer.Option(help="Entry point the Shield evaluates")] = "shield/decision",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Report contradictory decisions, complete-rule conflicts, unreachable rules and rego-cpp builtin gaps."""
+    from shieldstorm.policy.check import check_isolated
+
+    if not bundle_path.exists():
+        raise InputError(f"{bundle_path}: no such bundle")
+    findings = check_isolated(bundle_path, entrypoint=entrypoint)
+    if as_json:
+        typer.echo(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        for finding in findings:
+            colour = {"error": "red", "warning": "yellow"}.get(finding.severity, "cyan")
+            text = finding.render().replace("[", "\\[")
+            console.print(f"[{colour}]{text}[/]", highlight=False, soft_wrap=True)
+        errors = sum(f.severity == "error" for f in findings)
+        console.print(f"{len(findings)} findings, {errors} errors", highlight=False)
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
 def _manager(database_url: str | None, pubkeys: list[Path], unsigned: bool, no_tests: bool) -> Any:
     from shieldstorm.audit.log import AuditLog
     from shieldstorm.policy.activation import PolicyManager
