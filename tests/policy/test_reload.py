@@ -211,3 +211,25 @@ def test_replicas_in_separate_processes_converge(
             replica.terminate()
         for replica in replicas:
             replica.wait(timeout=10)
+
+
+def test_database_source_follows_activation_and_rollback(tmp_path: Path, keys: tuple[bytes, bytes]) -> None:
+    from shieldstorm.policy.reload import DatabaseSource
+    from shieldstorm.policy.store import PolicyStore
+
+    private, public = keys
+    store = PolicyStore.open(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        operator = PolicyManager(None, store, public_keys=[public], run_tests=False)
+        operator.activate(make_bundle("1", key=private))
+        operator.activate(make_bundle("2", key=private))
+        replica = PolicyHolder(PolicyEngine.default())
+        watcher = PolicyWatcher(DatabaseSource(store), PolicyManager(replica, public_keys=[public], run_tests=False))
+        assert watcher.poll_once() == "activated"
+        assert replica.engine.revision == "2"
+        assert watcher.poll_once() == "unchanged"
+        operator.rollback()
+        assert watcher.poll_once() == "activated"  # the replica follows an explicit rollback
+        assert replica.engine.revision == "1"
+    finally:
+        store.close()
