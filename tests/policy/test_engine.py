@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -168,15 +169,21 @@ def test_holder_swap_is_atomic_under_concurrency(tmp_path: Path) -> None:
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
+    while len(seen) < 50:  # let the workers get going before swapping under them
+        time.sleep(0.001)
     for _ in range(20):
         holder.swap(new)
+        time.sleep(0.001)
         holder.swap(old)
     holder.swap(new)
+    mark = len(seen)
+    while len(seen) < mark + 50:
+        time.sleep(0.001)
     stop.set()
     for thread in threads:
         thread.join()
-    assert seen
     assert all(r in (["old", "old-2"], ["new", "new-2"]) for r in seen)
+    assert ["old", "old-2"] in seen and ["new", "new-2"] in seen
     assert holder.evaluate({}).reasons == ["new", "new-2"]
     assert holder.engine.revision == "2"
 

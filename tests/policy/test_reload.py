@@ -35,25 +35,26 @@ class BundleServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                # Requests are logged before answering, so the client never sees an answer not yet logged.
                 if self.path != "/bundles/shield.tar.gz" or not server.archive:
+                    server.requests.append((404, None))
                     self.send_response(404)
                     self.end_headers()
-                    server.requests.append((404, None))
                     return
                 sent = self.headers.get("If-None-Match")
                 if sent == server.etag:
+                    server.requests.append((304, sent))
                     self.send_response(304)
                     self.send_header("ETag", server.etag)
                     self.end_headers()
-                    server.requests.append((304, sent))
                     return
+                server.requests.append((200, sent))
                 self.send_response(200)
                 self.send_header("ETag", server.etag)
                 self.send_header("Content-Type", "application/gzip")
                 self.send_header("Content-Length", str(len(server.archive)))
                 self.end_headers()
                 self.wfile.write(server.archive)
-                server.requests.append((200, sent))
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -132,10 +133,10 @@ def test_watcher_thread_swaps_without_dropping_requests(tmp_path: Path, keys: tu
     worker.start()
     try:
         deadline = time.monotonic() + 60
-        while holder.engine.revision != "1" and time.monotonic() < deadline:
+        while "rev-1" not in seen and time.monotonic() < deadline:
             time.sleep(0.05)
         archive.write_bytes(make_bundle("2", key=private).to_tar_gz())
-        while holder.engine.revision != "2" and time.monotonic() < deadline:
+        while "rev-2" not in seen and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         stop.set()
