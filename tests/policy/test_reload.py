@@ -234,3 +234,34 @@ def test_database_source_follows_activation_and_rollback(tmp_path: Path, keys: t
         assert replica.engine.revision == "1"
     finally:
         store.close()
+
+
+def test_cosign_signed_archive_is_accepted_and_can_be_rolled_back_to(tmp_path: Path) -> None:
+    from shieldstorm.policy.signing import cosign_sign_blob
+    from shieldstorm.policy.store import PolicyStore
+
+    private, public = generate_key("ES256")
+    archive = tmp_path / "shield.tar.gz"
+    store = PolicyStore.open(f"sqlite:///{tmp_path / 'p.db'}")
+    holder = PolicyHolder(PolicyEngine.default())
+    manager = PolicyManager(holder, store, public_keys=[public], run_tests=False)
+    watcher = PolicyWatcher(DirectorySource(archive), manager, min_delay=0.01, max_delay=0.02)
+    try:
+        archive.write_bytes(make_bundle("1").to_tar_gz())  # no JWS and no cosign signature yet: refused
+        assert watcher.poll_once() == "rejected"
+        Path(f"{archive}.sig").write_bytes(cosign_sign_blob(archive.read_bytes(), private))
+        assert watcher.poll_once() == "activated"
+        assert holder.engine.signer is not None and holder.engine.signer.startswith("cosign-ECDSA-P256")
+        archive.write_bytes(make_bundle("2").to_tar_gz())  # the old .sig does not cover the new bytes
+        assert watcher.poll_once() == "rejected"
+        Path(f"{archive}.sig").write_bytes(cosign_sign_blob(archive.read_bytes(), private))
+        assert watcher.poll_once() == "activated"
+        manager.rollback("1")
+        assert holder.engine.revision == "1"
+        assert [(h.revision, h.action) for h in store.history()] == [
+            ("1", "rollback"),
+            ("2", "activate"),
+            ("1", "activate"),
+        ]
+    finally:
+        store.close()

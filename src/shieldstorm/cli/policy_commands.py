@@ -231,14 +231,18 @@ def activate(
     pubkey: Annotated[list[Path] | None, typer.Option("--pubkey", help="Trusted public key (repeatable)")] = None,
     unsigned: Annotated[bool, typer.Option("--allow-unsigned", help="Accept bundles without a signature")] = False,
     no_tests: Annotated[bool, typer.Option("--skip-tests", help="Do not run the bundle's own tests")] = False,
+    cosign_signature: Annotated[
+        Path | None, typer.Option("--cosign-signature", help="Accept a cosign blob signature of the archive")
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Verify, test and record a bundle as the active policy (Shields following the database swap to it)."""
     from shieldstorm.policy.bundle import load_bundle
 
+    cosign = (_read(bundle_path), _read(cosign_signature)) if cosign_signature is not None else None
     manager = _manager(database_url, pubkey or [], unsigned, no_tests)
     try:
-        outcome = manager.activate(load_bundle(bundle_path), actor="cli", source=str(bundle_path))
+        outcome = manager.activate(load_bundle(bundle_path), actor="cli", source=str(bundle_path), cosign=cosign)
     finally:
         _close(manager)
     if not outcome.changed:
