@@ -28,33 +28,33 @@ class BundleServer:
     """A minimal OPA bundle server: serves one archive with an ETag and answers If-None-Match with 304."""
 
     def __init__(self) -> None:
-        self.archive = b""
-        self.etag = ""
+        self.state = (b"", "")  # (archive, etag), replaced in one assignment so a request never mixes them
         self.requests: list[tuple[int, str | None]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 # Requests are logged before answering, so the client never sees an answer not yet logged.
-                if self.path != "/bundles/shield.tar.gz" or not server.archive:
+                archive, etag = server.state
+                if self.path != "/bundles/shield.tar.gz" or not archive:
                     server.requests.append((404, None))
                     self.send_response(404)
                     self.end_headers()
                     return
                 sent = self.headers.get("If-None-Match")
-                if sent == server.etag:
+                if sent == etag:
                     server.requests.append((304, sent))
                     self.send_response(304)
-                    self.send_header("ETag", server.etag)
+                    self.send_header("ETag", etag)
                     self.end_headers()
                     return
                 server.requests.append((200, sent))
                 self.send_response(200)
-                self.send_header("ETag", server.etag)
+                self.send_header("ETag", etag)
                 self.send_header("Content-Type", "application/gzip")
-                self.send_header("Content-Length", str(len(server.archive)))
+                self.send_header("Content-Length", str(len(archive)))
                 self.end_headers()
-                self.wfile.write(server.archive)
+                self.wfile.write(archive)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -64,8 +64,11 @@ class BundleServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def publish(self, bundle: PolicyBundle) -> None:
-        self.archive = bundle.to_tar_gz()
-        self.etag = '"' + bundle.digest + '"'
+        self.state = (bundle.to_tar_gz(), '"' + bundle.digest + '"')
+
+    @property
+    def etag(self) -> str:
+        return self.state[1]
 
 
 @pytest.fixture
@@ -265,3 +268,24 @@ def test_cosign_signed_archive_is_accepted_and_can_be_rolled_back_to(tmp_path: P
         ]
     finally:
         store.close()
+
+
+def test_runtime_follows_a_bundle_server_and_reports_status(server: BundleServer, keys: tuple[bytes, bytes]) -> None:
+    from shieldstorm.policy.runtime import PolicyRuntime
+
+    private, public = keys
+    server.publish(make_bundle("30", key=private))
+    runtime = PolicyRuntime.create(source=server.url, public_keys=[public], min_delay=0.05, max_delay=0.1)
+    runtime.start()
+    try:
+        assert runtime.holder.engine.revision == "30"  # the first poll happens before start() returns
+        server.publish(make_bundle("31", key=private))
+        deadline = time.monotonic() + 60
+        # The activation counter moves just after the swap: wait for both.
+        while runtime.status()["reload"]["activations"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = runtime.status()
+        assert status["revision"] == "31" and status["builtin"] is False
+        assert status["reload"]["activations"] == 2
+    finally:
+        runtime.stop()
