@@ -51,6 +51,14 @@ def build(
         raise InputError(f"{directory}: not a directory")
     bundle = load_directory(directory)
     if preset:
+        # As in PolicyEngine.default(presets=...): presets change base decisions on purpose, so the base's own
+        # tests are left out and each preset's tests cover the combination.
+        base_tests = [name for name in bundle.files if name.endswith("_test.rego")]
+        bundle = PolicyBundle(
+            files={k: v for k, v in bundle.files.items() if k not in base_tests}, source=bundle.source
+        )
+        if base_tests:
+            console.print(f"note: left out the base tests ({', '.join(base_tests)}) with --preset", highlight=False)
         layers = [bundle]
         for name in preset:
             if not (PRESETS_DIR / name).is_dir():
