@@ -143,7 +143,7 @@ def test_unserialisable_input_fails_closed(engine: PolicyEngine) -> None:
 
 
 def test_compile_error_and_bad_fail_mode(tmp_path: Path) -> None:
-    with pytest.raises(PolicyCompileError):
+    with pytest.raises(PolicyCompileError, match=r"p/policy\.rego:2\)"):
         PolicyEngine.from_directory(write_bundle(tmp_path, "package shield\ndecision := := 1\n"))
     with pytest.raises(ConfigError):
         PolicyEngine.default(fail_mode="open")
