@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -80,14 +81,18 @@ INPUTS: list[dict[str, Any]] = [
 ]
 
 
-def measure(fn: Callable[[dict[str, Any]], object], n: int) -> list[float]:
-    samples: list[float] = []
+def measure(fn: Callable[[dict[str, Any]], object], n: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and thread-CPU milliseconds per call. On a shared, loaded machine the wall p99 is mostly
+    time spent waiting for a core; the CPU time is what the decision itself costs."""
+    wall: list[float] = []
+    cpu: list[float] = []
     for index in range(n):
         document = INPUTS[index % len(INPUTS)]
-        start = time.perf_counter_ns()
+        start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
         fn(document)
-        samples.append((time.perf_counter_ns() - start) / 1e6)
-    return samples
+        cpu.append((time.thread_time_ns() - start_cpu) / 1e6)
+        wall.append((time.perf_counter_ns() - start) / 1e6)
+    return wall, cpu
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -124,18 +129,24 @@ def main() -> None:
         ("raw query_bundle_entrypoint + Input", measure(raw_entrypoint, args.n)),
         ("query() recompiling every call (baseline)", measure(recompiling, max(200, args.n // 10))),
     ]
-    print(f"{'mode':58} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
-    for name, samples in rows:
+    print(f"{'mode':58} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'cpu p50':>8} {'cpu p99':>8}")
+    for name, (wall, cpu) in rows:
         print(
-            f"{name:58} {len(samples):6d} {pct(samples, 0.5):8.3f} {pct(samples, 0.99):8.3f} "
-            f"{statistics.fmean(samples):8.3f}"
+            f"{name:58} {len(wall):6d} {pct(wall, 0.5):8.3f} {pct(wall, 0.99):8.3f} "
+            f"{statistics.fmean(wall):8.3f} {pct(cpu, 0.5):8.3f} {pct(cpu, 0.99):8.3f}"
         )
-    prepared, baseline = rows[0][1], rows[2][1]
+    prepared, prepared_cpu = rows[0][1]
+    baseline = rows[2][1][0]
     print(
         f"speed-up of the prepared entry point over query(): p50 x{pct(baseline, 0.5) / pct(prepared, 0.5):.1f}, "
         f"p99 x{pct(baseline, 0.99) / pct(prepared, 0.99):.1f}"
     )
-    print(f"target p99 <= 1 ms: {'met' if pct(prepared, 0.99) <= 1.0 else 'NOT met'} ({pct(prepared, 0.99):.3f} ms)")
+    wall99, cpu99 = pct(prepared, 0.99), pct(prepared_cpu, 0.99)
+    print(
+        f"target p99 <= 1 ms: wall {'met' if wall99 <= 1.0 else 'NOT met'} ({wall99:.3f} ms), "
+        f"CPU {'met' if cpu99 <= 1.0 else 'NOT met'} ({cpu99:.3f} ms)"
+    )
+    print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
