@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shieldstorm.policy import PolicyEngine, PolicyHolder
 from shieldstorm.policy.shadow import ShadowRecorder, diff_engines, summarise, transition_risk
 from shieldstorm.policy.store import PolicyStore
@@ -101,3 +103,31 @@ def test_cli_diff_shadow_report_and_history(tmp_path: Path) -> None:
     assert "does not increase" in backwards.stderr
     history = cli("policy", "history", "--json", env=env)
     assert [row["revision"] for row in json.loads(history.stdout)] == ["1"]
+
+
+def test_runtime_shadow_candidate_on_live_traffic_then_promote(tmp_path: Path) -> None:
+    from shieldstorm.policy.activation import PolicyRejected
+    from shieldstorm.policy.runtime import PolicyRuntime
+    from shieldstorm.policy.signing import generate_key
+
+    private, public = generate_key("Ed25519")
+    active, candidate = tmp_path / "active.tar.gz", tmp_path / "candidate.tar.gz"
+    active.write_bytes(make_bundle("5", key=private).to_tar_gz())
+    candidate.write_bytes(make_bundle("6", key=private, limit=0.3, tag="rev-5").to_tar_gz())
+    runtime = PolicyRuntime.create(source=str(active), public_keys=[public], min_delay=5, max_delay=6)
+    runtime.start()
+    try:
+        unsigned = tmp_path / "unsigned.tar.gz"
+        unsigned.write_bytes(make_bundle("7").to_tar_gz())
+        with pytest.raises(PolicyRejected, match="not signed"):
+            runtime.shadow(unsigned)
+        runtime.shadow(candidate)
+        decisions = [runtime.holder.evaluate(doc).decision for doc in TRAFFIC]
+        assert decisions.count("block") == 4  # still the active bundle's decisions
+        status = runtime.status()
+        assert status["candidate"] == "6" and status["divergences"] == 2 and status["shadow_evaluated"] == 10
+        runtime.promote()
+        assert runtime.holder.engine.revision == "6" and runtime.holder.candidate is None
+        assert [runtime.holder.evaluate(doc).decision for doc in TRAFFIC].count("block") == 6
+    finally:
+        runtime.stop()

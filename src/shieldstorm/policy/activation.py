@@ -206,6 +206,29 @@ class PolicyManager:
         log.info("policy %s: revision %s (%s)", action, bundle.revision, bundle.digest)
         return Outcome(record, engine, True)
 
+    def stage_candidate(
+        self, bundle: PolicyBundle, *, actor: str = "system", source: str | None = None
+    ) -> PolicyEngine:
+        """Verify and validate `bundle` like an activation, then put it beside the active policy as the shadow
+        candidate (evaluated on live traffic, never enforced). No anti-rollback: a candidate is not active."""
+        if self.holder is None:
+            raise InputError("shadow mode needs a running policy holder")
+        try:
+            signer = self.verify(bundle)
+        except (SignatureError, InputError) as exc:
+            raise self._reject(bundle, str(exc), actor, source) from exc
+        problem = self.validate(bundle) if self.run_tests else None
+        if problem is not None:
+            raise self._reject(bundle, problem, actor, source)
+        engine = PolicyEngine(bundle, fail_mode=self.fail_mode, signer=signer.describe() if signer else None)
+        self.holder.set_candidate(engine)
+        self._audit(
+            "policy.shadow_started",
+            actor,
+            {"revision": bundle.revision, "digest": bundle.digest, "signer": engine.signer, "source": source},
+        )
+        return engine
+
     def rollback(self, revision: str | None = None, *, actor: str = "operator") -> Outcome:
         if self.store is None:
             raise InputError("rollback needs the policy database")

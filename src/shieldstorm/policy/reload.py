@@ -220,6 +220,8 @@ class PolicyWatcher:
             "revision": engine.revision if engine else None,
             "digest": engine.digest if engine else None,
             "signer": engine.signer if engine else None,
+            "candidate": holder.candidate.revision if holder is not None and holder.candidate is not None else None,
+            "divergences": len(holder.divergences) if holder is not None else 0,
             "source": self.source.description,
             "polls": self.polls,
             "activations": self.activations,
@@ -282,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-port", type=int, default=0)
     parser.add_argument("--min-delay", type=float, default=10.0)
     parser.add_argument("--max-delay", type=float, default=20.0)
+    parser.add_argument("--shadow", help="candidate bundle evaluated beside the active one (never enforced)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     holder = PolicyHolder(PolicyEngine.default())
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         run_tests=not args.skip_tests,
     )
     watcher = PolicyWatcher(source_for(args.source), manager, min_delay=args.min_delay, max_delay=args.max_delay)
+    if args.shadow:
+        manager.stage_candidate(load_bundle(args.shadow), actor="reload", source=args.shadow)
     server = _status_server(watcher, holder, args.status_port) if args.status_port else None
     watcher.start()
     try:

@@ -83,6 +83,20 @@ class PolicyRuntime:
             recorder.attach(holder)
         return cls(holder, manager, watcher, recorder, store)
 
+    def shadow(self, bundle: str | Path) -> PolicyEngine:
+        """Evaluate a (verified, tested) candidate bundle beside the active one on live traffic."""
+        from shieldstorm.policy.bundle import load_bundle
+
+        return self.manager.stage_candidate(load_bundle(bundle), actor="shadow", source=str(bundle))
+
+    def promote(self) -> None:
+        """Make the shadow candidate active through the normal activation path (anti-rollback, audit)."""
+        candidate = self.holder.candidate
+        if candidate is None:
+            raise ValueError("no shadow candidate to promote")
+        self.manager.activate(candidate.bundle, actor="shadow-promote", source="shadow candidate")
+        self.holder.set_candidate(None)
+
     def start(self) -> None:
         if self.watcher is not None:
             self.watcher.poll_once()  # the first bundle is in place before traffic, when the source is up
