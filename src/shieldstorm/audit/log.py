@@ -173,10 +173,8 @@ class AuditLog:
             except sa.exc.OperationalError as exc:
                 engine.dispose()
                 raise ServiceUnavailableError(f"audit database unreachable: {exc.orig}") from exc
-        signer = (
-            NoteSigner.load(signing_key)
-            if signing_key
-            else NoteSigner.load_or_create(base / "audit-signing.key", origin)
+        signer = NoteSigner.load(signing_key) if signing_key else NoteSigner.load_or_create(
+            base / "audit-signing.key", origin
         )
         spool_store: Spool | None = None
         if spool is not False:
@@ -496,3 +494,4 @@ class AuditLog:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+

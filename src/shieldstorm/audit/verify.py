@@ -254,11 +254,8 @@ def _check_checkpoints(
         if recomputed is None:
             continue  # beyond the first problem: those entries are already reported as untrustworthy
         if recomputed != checkpoint.root_hash:
-            report.add(
-                last_good,
-                f"entries in [{last_good}, {checkpoint.size}) differ from the signed checkpoint "
-                f"at size {checkpoint.size}",
-            )
+            report.add(last_good, f"entries in [{last_good}, {checkpoint.size}) differ from the signed checkpoint "
+                       f"at size {checkpoint.size}")
             continue
         if clean:
             try:
