@@ -204,3 +204,18 @@ def test_holder_records_shadow_divergences(engine: PolicyEngine, tmp_path: Path)
     assert divergence.input_digest.startswith("sha256:")
     holder.promote()
     assert holder.evaluate({"risk": 0.3}).decision == "block"
+
+
+def test_shadow_in_background_records_the_same_divergences(engine: PolicyEngine, tmp_path: Path) -> None:
+    strict = (
+        "package shield\nimport rego.v1\n"
+        'decision := {"decision": "block", "reasons": ["strict"], "status": 403} if input.risk > 0.1\n'
+        'else := {"decision": "allow"}\n'
+    )
+    holder = PolicyHolder(engine, shadow_in_background=True)
+    holder.set_candidate(PolicyEngine.from_directory(write_bundle(tmp_path, strict, revision="9")))
+    decisions = [holder.evaluate({"risk": r / 10}).decision for r in range(5)]
+    holder.wait_for_shadow()
+    assert decisions == ["allow"] * 5
+    assert (holder.shadow_evaluated, holder.shadow_dropped) == (5, 0)
+    assert len(holder.divergences) == 3  # risk 0.2, 0.3, 0.4: allowed by the default policy, blocked by the candidate
