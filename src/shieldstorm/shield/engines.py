@@ -8,6 +8,7 @@ If the policy package is unavailable, the documented threshold decision of `risk
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,7 +23,23 @@ class Scanner(Protocol):
     def redact(self, text: str, mode: str = ...) -> Any: ...
 
 
-def build_detector(config: DetectionConfig) -> Scanner:
+_detectors: dict[str, Scanner] = {}
+_detectors_lock = threading.Lock()
+
+
+def build_detector(config: DetectionConfig, *, fresh: bool = False) -> Scanner:
+    """Detectors are immutable once built, so Shields in one process share one per pattern directory (building
+    compiles a Hyperscan database: up to seconds). `fresh=True` (pattern reload) always rebuilds."""
+    key = str(config.patterns_dir or "")
+    with _detectors_lock:
+        if not fresh and key in _detectors:
+            return _detectors[key]
+        detector = _build(config)
+        _detectors[key] = detector
+        return detector
+
+
+def _build(config: DetectionConfig) -> Scanner:
     detector_class: Any = importlib.import_module("shieldstorm.detect").Detector
     if config.patterns_dir is not None:
         return detector_class.from_paths([config.patterns_dir])  # type: ignore[no-any-return]
@@ -37,8 +54,7 @@ class DetectionEngine:
 
     def reload(self) -> int:
         """Rebuild from the pattern files and swap in; a broken pattern set raises and keeps the old one."""
-        fresh = build_detector(self.config)
-        self.detector = fresh
+        self.detector = build_detector(self.config, fresh=True)
         self.generation += 1
         return self.generation
 
