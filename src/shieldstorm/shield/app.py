@@ -212,6 +212,11 @@ class ShieldApp:
         await self.audit.record(summary, mode=self.config.mode, method=method, path=path, client_ip=client_ip)
         if not decision.forward:
             out_headers = decision.response_headers()
+            if self._refuse_as_completion(decision):
+                extracted = decision.extracted
+                await send_refusal(send, decision, out_headers, stream=bool(extracted and extracted.stream),
+                                   model=extracted.model if extracted else None)
+                return
             await send_simple(send, *json_error_from(decision, out_headers))
             return
         if self.config.mode == "authz":
@@ -219,6 +224,11 @@ class ShieldApp:
             await send_simple(send, 200, [*raw, (b"content-length", b"0")], b"")
             return
         await self._forward(scope, send, info, decision)
+
+    def _refuse_as_completion(self, decision: Decision) -> bool:
+        return (self.config.mode == "openai" and self.config.openai_refusals
+                and decision.error_type in ("blocked", "challenge", "response_blocked")
+                and decision.extracted is not None and decision.extracted.is_openai)
 
     async def _forward(self, scope: Scope, send: Send, info: RequestInfo, decision: Decision) -> None:
         assert self.upstream is not None
@@ -288,7 +298,13 @@ class ShieldApp:
             await self._record_response(info, decision, action, reasons, categories)
         if action == "block":
             blocked = _response_decision(decision, reasons, categories)
-            await send_simple(send, *json_error_from(blocked, {"X-Correlation-Id": decision.correlation_id}))
+            blocked.extracted = decision.extracted
+            headers_out = {"X-Correlation-Id": decision.correlation_id, "X-Shield-Decision": "block"}
+            if self._refuse_as_completion(blocked):
+                model = decision.extracted.model if decision.extracted else None
+                await send_refusal(send, blocked, headers_out, stream=False, model=model)
+                return
+            await send_simple(send, *json_error_from(blocked, headers_out))
             return
         await send_simple(send, status, [*headers, *_length(len(body))], body)
 
@@ -338,6 +354,12 @@ class ShieldApp:
             error = {"error": {"type": "response_blocked", "message": "Response cut off by the ShieldStorm gateway.",
                                "reasons": blocked.reasons, "correlation_id": decision.correlation_id}}
             payload = json.dumps(error).encode()
+            if is_sse and self.config.mode == "openai" and self.config.openai_refusals:
+                # LLM clients understand a content_filter finish better than an unknown error event.
+                chunk = {"id": f"shield-{decision.correlation_id}", "object": "chat.completion.chunk",
+                         "choices": [{"index": 0, "delta": {"content": REFUSAL_TEXT},
+                                      "finish_reason": "content_filter"}]}
+                payload = json.dumps(chunk).encode()
             final = b"data: " + payload + b"\n\ndata: [DONE]\n\n" if is_sse else b"\n" + payload
             await send({"type": "http.response.body", "body": final})
             return
@@ -389,6 +411,33 @@ def _response_decision(request: Decision, reasons: list[str], categories: list[s
     return Decision(action=action, status=502 if action == "block" else 200, risk=1.0 if action == "block" else 0.5,
                     reasons=reasons, correlation_id=request.correlation_id, error_type="response_blocked",
                     identity=request.identity, categories=categories, direction="response")
+
+
+REFUSAL_TEXT = "I can't help with that request."
+
+
+async def send_refusal(send: Send, decision: Decision, headers: dict[str, str], *, stream: bool,
+                       model: str | None) -> None:
+    """An OpenAI-compatible refusal: finish_reason `content_filter`, reasons in a `shield` field (no content)."""
+    identifier = f"shield-{decision.correlation_id}"
+    created = int(time.time())
+    shield_info = {"decision": decision.action, "reasons": decision.reasons, "correlation_id": decision.correlation_id}
+    if stream:
+        chunk = {"id": identifier, "object": "chat.completion.chunk", "created": created, "model": model or "shield",
+                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": REFUSAL_TEXT},
+                              "finish_reason": "content_filter"}], "shield": shield_info}
+        body = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+        content_type = b"text/event-stream"
+    else:
+        completion = {"id": identifier, "object": "chat.completion", "created": created, "model": model or "shield",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": REFUSAL_TEXT},
+                                   "finish_reason": "content_filter"}],
+                      "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "shield": shield_info}
+        body = json.dumps(completion).encode()
+        content_type = b"application/json"
+    raw = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send_simple(send, 200, raw, body)
 
 
 def json_error_from(decision: Decision, headers: dict[str, str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
