@@ -62,6 +62,7 @@ class ThrowawayPostgres:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ss-pg-")))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    fsync: bool = False  # tests trade crash safety for speed; benchmarks turn it on to measure honestly
 
     def _as_owner(self, argv: list[str]) -> list[str]:
         if os.geteuid() != 0:
@@ -89,7 +90,8 @@ class ThrowawayPostgres:
         self.process = subprocess.Popen(
             self._as_owner(
                 [postgres, "-D", str(self.root / "data"), "-p", str(self.port), "-k", str(self.root),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"]
+                 "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if self.fsync else 'off'}",
+                 "-c", "max_connections=200"]
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

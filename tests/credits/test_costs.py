@@ -52,3 +52,18 @@ def test_invalid_rules_name_the_key(tmp_path: Path) -> None:
         CostRules.load(tmp_path / "missing.yaml")
     with pytest.raises(InputError):
         CostRules.from_yaml(RULES).cost("/x", input_tokens=-1)
+
+
+def test_http_helpers_for_the_shield() -> None:
+    from datetime import UTC, datetime
+
+    from shieldstorm.credits import InsufficientCredits, Movement, payment_required, usage_headers
+
+    movement = Movement(
+        id=1, tenant="acme", kind="consume", amount=-7, balance_after=93, idempotency_key="k",
+        reservation_id=None, reason="chat", created=datetime.now(UTC),
+    )
+    assert usage_headers(movement) == {"X-Credits-Remaining": "93", "X-Credits-Charged": "7"}
+    status, body, headers = payment_required(InsufficientCredits("acme", 10, 3))
+    assert status == 402 and body["error"] == "insufficient_credits" and body["available"] == 3
+    assert headers == {"X-Credits-Remaining": "3", "X-Credits-Required": "10"}

@@ -25,11 +25,11 @@ XSS_PROMPT = (
     "<svg onload=\"window.__xss = 3\"></svg>\u0007 =cmd|' /C calc'!A0 | `code` ]]>"
 )
 
-AGENT_SOURCE = '''
+AGENT_SOURCE = """
 def respond(messages):
     prompt = messages[-1]["content"]
     return "Echo: " + prompt + ' <img src=y onerror="window.__xss = 4">'
-'''
+"""
 
 
 @pytest.fixture

@@ -75,8 +75,43 @@ def _encode(value: Any, out: list[str]) -> None:
         raise CanonicalJSONError(f"canonical JSON cannot encode a value of type {type(value).__name__}")
 
 
+# The C encoder gives the same bytes as _encode whenever every key is ASCII (then code point order = UTF-16 order)
+# and every float prints without an exponent and is not integral (then repr() is already canonical).
+_fast_encode = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
+
+
+def _fast_path_ok(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is float:
+            # finite, non-integral, >= 1e-4 in magnitude: repr() has no exponent (non-integral floats are < 2**52)
+            if not (abs(item) >= 1e-4 and not item.is_integer() and item == item and abs(item) != math.inf):
+                return False
+        else:
+            return False
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
     """Encode `value` canonically as UTF-8 bytes; raises CanonicalJSONError on values JSON cannot carry."""
+    if _fast_path_ok(value):
+        try:
+            return _fast_encode(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CanonicalJSONError("canonical JSON cannot encode a lone surrogate") from exc
     out: list[str] = []
     _encode(value, out)
     try:

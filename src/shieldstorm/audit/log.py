@@ -99,10 +99,46 @@ def _sqlite_full_sync(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=FULL")
 
 
+Outcome = list[int] | BaseException
+
+
 @dataclass
 class _Request:
+    """Queued entries and who waits for them: a thread (concurrent future) or an asyncio task (loop + waiter)."""
+
     entries: list[PendingEntry]
-    future: concurrent.futures.Future[list[int]]
+    future: concurrent.futures.Future[list[int]] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[list[int]] | None = None
+
+
+def _deliver(items: list[tuple[asyncio.Future[list[int]], Outcome]]) -> None:
+    for waiter, outcome in items:
+        if waiter.done():  # the caller was cancelled; the event is still durable
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+
+
+def _settle(batch: Sequence[_Request], outcomes: Sequence[Outcome]) -> None:
+    """Resolve every waiter of a batch. Asyncio waiters get ONE thread-safe callback per event loop per batch
+    (not one per event): waking a loop costs a syscall, and that dominated the cost of concurrent appends."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[int]], Outcome]]] = {}
+    for request, outcome in zip(batch, outcomes, strict=True):
+        if request.future is not None:
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+        elif request.loop is not None and request.waiter is not None:
+            by_loop.setdefault(request.loop, []).append((request.waiter, outcome))
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, items)
+        except RuntimeError:  # the loop was closed meanwhile: nobody is waiting any more
+            logger.debug("audit append waiter's event loop is closed")
 
 
 class AuditLog:
@@ -196,8 +232,17 @@ class AuditLog:
             raise ServiceUnavailableError("audit log is closed")
         entries = [PendingEntry(event.event_id, event.canonical()) for event in events]
         future: concurrent.futures.Future[list[int]] = concurrent.futures.Future()
-        self._queue.put(_Request(entries, future))
+        self._queue.put(_Request(entries, future=future))
         return future
+
+    def _submit_async(self, events: Sequence[AuditEvent]) -> asyncio.Future[list[int]]:
+        if self._closed:
+            raise ServiceUnavailableError("audit log is closed")
+        entries = [PendingEntry(event.event_id, event.canonical()) for event in events]
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[int]] = loop.create_future()
+        self._queue.put(_Request(entries, loop=loop, waiter=waiter))
+        return waiter
 
     def append(self, event: AuditEvent) -> int:
         """Append durably; returns the leaf index (or SPOOLED when the database is down and the spool holds it)."""
@@ -211,13 +256,13 @@ class AuditLog:
 
     async def append_async(self, event: AuditEvent) -> int:
         """Asyncio variant of append(): resolves only after the batch holding the event is durable."""
-        result = await asyncio.wrap_future(self._submit([event]))
+        result = await self._submit_async([event])
         return result[0]
 
     async def append_many_async(self, events: Sequence[AuditEvent]) -> list[int]:
         if not events:
             return []
-        return await asyncio.wrap_future(self._submit(events))
+        return await self._submit_async(events)
 
     # --- the writer thread ------------------------------------------------------------------------------------
 
@@ -287,13 +332,14 @@ class AuditLog:
                 error: Exception = exc
                 if is_unavailable(exc):
                     error = ServiceUnavailableError(f"audit database unreachable: {exc}")
-                for request in batch:
-                    request.future.set_exception(error)
+                _settle(batch, [error] * len(batch))
             return
+        outcomes: list[Outcome] = []
         position = 0
         for request in batch:
-            request.future.set_result(indices[position : position + len(request.entries)])
+            outcomes.append(indices[position : position + len(request.entries)])
             position += len(request.entries)
+        _settle(batch, outcomes)
 
     def _commit(self, entries: list[PendingEntry]) -> list[int]:
         try:
@@ -310,11 +356,10 @@ class AuditLog:
         try:
             self.spool.put(entries)
         except Exception as exc:
-            for request in batch:
-                request.future.set_exception(ServiceUnavailableError(f"audit database and spool both failed: {exc}"))
+            error = ServiceUnavailableError(f"audit database and spool both failed: {exc}")
+            _settle(batch, [error] * len(batch))
             return
-        for request in batch:
-            request.future.set_result([SPOOLED] * len(request.entries))
+        _settle(batch, [[SPOOLED] * len(request.entries) for request in batch])
 
     def _mark_down(self) -> None:
         self._database_down = True

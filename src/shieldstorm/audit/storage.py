@@ -32,6 +32,8 @@ from shieldstorm.audit.merkle import (
 )
 
 _IN_CHUNK = 500  # bound on bound parameters per IN list
+LEAF_COLUMNS = ("idx", "event_id", "leaf_hash", "data", "created")
+NODE_COLUMNS = ("pos", "hash")
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,11 @@ class TreeWriter:
         working = CompactRange(compact.size, compact.subtrees)
         known = existing_indices(connection, (entry.event_id for entry in entries))
         created = datetime.now(UTC)
-        leaf_rows: list[dict[str, Any]] = []
-        node_rows: list[dict[str, Any]] = []
+        # Rows as tuples in column order (LEAF_COLUMNS / NODE_COLUMNS): they go straight to the driver.
+        leaf_rows: list[tuple[Any, ...]] = []
+        node_rows: list[tuple[Any, ...]] = []
         indices: list[int] = []
+        append_leaf, append_node = leaf_rows.append, node_rows.append
         for entry in entries:
             if entry.event_id in known:
                 indices.append(known[entry.event_id])
@@ -126,17 +130,15 @@ class TreeWriter:
             index = working.size
             record = leaf_record(entry.event, index)
             hashed = leaf_hash(record)
-            leaf_rows.append(
-                {"idx": index, "event_id": entry.event_id, "leaf_hash": hashed, "data": record, "created": created}
-            )
+            append_leaf((index, entry.event_id, hashed, record, created))
             for level, node_index, value in working.append(hashed):
-                node_rows.append({"pos": node_position(level, node_index), "hash": value})
+                append_node((node_position(level, node_index), value))
             known[entry.event_id] = index
             indices.append(index)
         if leaf_rows:
-            insert_rows(connection, schema.leaves, leaf_rows)
+            insert_tuples(connection, schema.leaves, LEAF_COLUMNS, leaf_rows)
             if node_rows:
-                insert_rows(connection, schema.nodes, node_rows)
+                insert_tuples(connection, schema.nodes, NODE_COLUMNS, node_rows)
             connection.execute(
                 sa.update(schema.head).where(schema.head.c.id == 1).values(size=working.size, root=working.root())
             )
@@ -151,16 +153,54 @@ class TreeWriter:
         self.compact = None
 
 
+def _sqlite_datetime(value: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime type writes and reads (UTC, no offset).
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def insert_rows(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: COPY on PostgreSQL (psycopg 3), executemany elsewhere."""
-    if connection.dialect.name == "postgresql":
-        columns = list(rows[0])
+    """Bulk insert of dict rows (all with the same keys); see insert_tuples."""
+    columns = tuple(rows[0])
+    insert_tuples(connection, table, columns, [tuple(row[column] for column in columns) for row in rows])
+
+
+def insert_tuples(
+    connection: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Bulk insert: COPY on PostgreSQL (psycopg 3), the driver's executemany on SQLite.
+
+    Both go to the DBAPI connection inside the caller's transaction: SQLAlchemy's per-parameter processing cost
+    more than the insert itself at tens of thousands of rows per second.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[column] for column in columns])
+                copy.write_row(row)
         return
-    connection.execute(table.insert(), rows)
+    if dialect == "sqlite":
+        datetime_columns = [i for i, item in enumerate(rows[0]) if isinstance(item, datetime)]
+        if datetime_columns:
+            converted: dict[int, str] = {}  # one batch shares one `created` datetime: convert it once
+            fixed = []
+            for row in rows:
+                values = list(row)
+                for position in datetime_columns:
+                    moment = values[position]
+                    text = converted.get(id(moment))
+                    if text is None:
+                        text = converted[id(moment)] = _sqlite_datetime(moment)
+                    values[position] = text
+                fixed.append(tuple(values))
+            rows = fixed
+        placeholders = ", ".join("?" for _ in columns)
+        # table and column names are this module's schema constants, never input
+        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(statement, rows)
+        return
+    connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 # --- reads ----------------------------------------------------------------------------------------------------

@@ -53,9 +53,7 @@ def run(
     json_out: Annotated[Path | None, typer.Option(help="Write score,total,passed,seed,results as JSON here")] = None,
     target_url: Annotated[str | None, typer.Option(help="Send to this URL instead (http/openai agents)")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
-    history: Annotated[
-        bool | None, typer.Option(help="Store the run (default: history.enabled)")
-    ] = None,
+    history: Annotated[bool | None, typer.Option(help="Store the run (default: history.enabled)")] = None,
 ) -> None:
     """Run a storm: exit 0 when the gate passes, 1 when the score or a critical invariant fails it, 2 on errors."""
     from shieldstorm.storm.config import load_config

@@ -1,6 +1,7 @@
 """Credits ledger: metered usage per tenant (accounts, top-ups, consumption, reservations, cost rules)."""
 
 from shieldstorm.credits.costs import CostRule, CostRules, Price
+from shieldstorm.credits.http import payment_required, usage_headers
 from shieldstorm.credits.ledger import CreditsLedger
 from shieldstorm.credits.models import (
     Balance,
@@ -24,4 +25,6 @@ __all__ = [
     "Price",
     "Reservation",
     "ReservationError",
+    "payment_required",
+    "usage_headers",
 ]

@@ -20,6 +20,7 @@ from shieldstorm.errors import ConfigError
 from shieldstorm.storm.invariants.base import InvariantConfig
 from shieldstorm.storm.invariants.registry import all_invariants, plugin_errors
 from shieldstorm.storm.mutations.base import Message
+from shieldstorm.storm.mutations.llm import LLMSettings
 
 DEFAULT_CONFIG_NAME = "storm.yaml"
 
@@ -167,25 +168,15 @@ class GoldenCase(_Strict):
         return [Message(role="user", content=turn) for turn in self.turns or []]
 
 
-class LLMConfig(_Strict):
-    """Optional LLM for LLM-backed mutators (paraphrase, tone). Unreachable → the run fails with exit code 2."""
-
-    url: str
-    kind: Literal["openai", "ollama"] = "openai"
-    model: str
-    api_key_env: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
-
-    _url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
-
-
 class MutationsConfig(_Strict):
     types: list[str] | None = Field(default=None, description="Mutation types to use (default: all built-ins)")
     exclude: list[str] = Field(default_factory=list)
     pack: str | None = None
     variants: int = Field(default=1, ge=1, le=100)
     weights: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
-    llm: LLMConfig | None = None
+    llm: LLMSettings | None = Field(
+        default=None, description="LLM for LLM-backed mutators; unreachable → the run fails (exit 2)"
+    )
 
 
 class RunSettings(_Strict):

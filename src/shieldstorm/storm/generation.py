@@ -7,7 +7,6 @@ their own `Mutator` instances instead (tests, programmatic use); they get the sa
 from __future__ import annotations
 
 import hashlib
-import inspect
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -124,8 +123,7 @@ def build_mutations(config: StormConfig, seed: int, mutators: Mapping[str, Mutat
             "system_prompt": config.system_prompt,
             "canary": config.canary,
         }
-        parameters = inspect.signature(generate).parameters
-        if "llm" in parameters and spec.llm is not None:
+        if spec.llm is not None:
             kwargs["llm"] = spec.llm
         mutations = list(generate(golden_id, messages, **kwargs))
         for mutation in mutations:

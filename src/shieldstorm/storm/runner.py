@@ -75,7 +75,8 @@ async def _call_once(call: _Call, messages: list[Message], meta: CallMeta) -> Ag
         return AgentReply(latency_ms=(time.perf_counter() - started) * 1000, error=str(exc))
     except Exception as exc:  # an adapter bug must not abort the whole run; record it as this case's cause
         return AgentReply(latency_ms=(time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
-    return AgentReply(text=output.text, tool_calls=output.tool_calls, latency_ms=(time.perf_counter() - started) * 1000)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return AgentReply(text=output.text, tool_calls=output.tool_calls, latency_ms=elapsed_ms)
 
 
 async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interactive: bool) -> AgentReply:
@@ -99,15 +100,18 @@ async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interacti
 
 
 async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: CheckContext) -> list[InvariantOutcome]:
-    outcomes = [
-        InvariantOutcome(
-            invariant=AGENT_RESPONDED,
-            type=AGENT_RESPONDED,
-            severity="high",
-            passed=reply.error is None,
-            reason="" if reply.error is None else f"agent error: {reply.error}",
+    outcomes: list[InvariantOutcome] = []
+    if reply.error is not None:
+        # Only recorded when it fails: a reply that merely arrived must not raise the score.
+        outcomes.append(
+            InvariantOutcome(
+                invariant=AGENT_RESPONDED,
+                type=AGENT_RESPONDED,
+                severity="high",
+                passed=False,
+                reason=f"agent error: {reply.error}",
+            )
         )
-    ]
     for invariant in invariants:
         if not invariant.applies(ctx.mutation.mutation_type):
             continue
@@ -198,7 +202,11 @@ async def run_storm(
     """Generate the mutations, send them all, check every invariant and score the run."""
     run_seed = config.run.seed if seed is None else seed
     workers = concurrency or config.run.concurrency
-    all_mutations = list(mutations) if mutations is not None else build_mutations(config, run_seed, mutators)
+    if mutations is not None:
+        all_mutations = list(mutations)
+    else:
+        # In a worker thread: LLM-backed mutators (optional) run their own event loop there.
+        all_mutations = await asyncio.to_thread(build_mutations, config, run_seed, mutators)
     shared, per_case = build_invariants(config)
     goldens: dict[str, GoldenCase] = {case.id or "": case for case in config.golden}
     agent = build_agent(config, target_url=target_url, connections=workers)
