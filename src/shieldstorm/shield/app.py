@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from shieldstorm.shield.audit_sink import AuditSink
 from shieldstorm.shield.config import ShieldConfig
+from shieldstorm.shield.credits_gate import CreditsGate
 from shieldstorm.shield.extract import parse_json, set_at, walk_strings
 from shieldstorm.shield.metrics import ShieldMetrics
 from shieldstorm.shield.pipeline import Decision, Pipeline, RequestInfo
@@ -104,7 +105,7 @@ class ShieldApp:
         self.proxies = TrustedProxies(config.server.trusted_proxies)
         self.upstream_label = "authz" if self.upstream is None else self.upstream.base
         self.started = time.time()
-        self.credits: Any = None
+        self.credits: CreditsGate | None = CreditsGate(config.credits) if config.credits.enabled else None
         self._lifespans = 0
 
     def _session_for_jwks(self) -> aiohttp.ClientSession:
@@ -117,12 +118,16 @@ class ShieldApp:
         self._lifespans += 1
         if self._lifespans == 1:
             await self.audit.open()
+            if self.credits is not None:
+                await self.credits.open()
 
     async def shutdown(self) -> None:
         self._lifespans -= 1
         if self._lifespans > 0:
             return
         await self.audit.close()
+        if self.credits is not None:
+            await self.credits.close()
         if self.upstream is not None:
             await self.upstream.close()
         if self._jwks_session is not None:
@@ -219,6 +224,19 @@ class ShieldApp:
                 return
             await send_simple(send, *json_error_from(decision, out_headers))
             return
+        if self.credits is not None and decision.identity is not None:
+            extracted = decision.extracted
+            chars = sum(len(s.text) for s in extracted.segments) if extracted else 0
+            amount = self.credits.cost(path, method, extracted.model if extracted else None, chars)
+            key = headers.get("idempotency-key", "")[:128] or f"shield:{info.correlation_id}"
+            charge = await self.credits.charge(decision.identity.tenant, amount, key)
+            if not charge.ok:
+                body = json.dumps({**(charge.body or {}), "correlation_id": info.correlation_id}).encode()
+                raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                raw_headers += [(k.lower().encode(), v.encode()) for k, v in charge.headers.items()]
+                await send_simple(send, charge.status, raw_headers, body)
+                return
+            decision.headers.update(charge.headers)
         if self.config.mode == "authz":
             raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in decision.response_headers().items()]
             await send_simple(send, 200, [*raw, (b"content-length", b"0")], b"")
