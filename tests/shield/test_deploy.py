@@ -48,3 +48,11 @@ def test_dashboard_and_alerts_use_exported_metrics():
     on_dashboard = {re.sub(r"_(total|bucket|count|sum)$", "", n) for e in expressions[: len(expressions)]
                     for n in METRIC.findall(e)}
     assert families - on_dashboard == set()
+
+
+def test_example_config_is_valid():
+    from shieldstorm.shield.config import load_config
+
+    config = load_config(DEPLOY / "shield.example.yaml")
+    assert config.mode == "openai" and config.rate_limit.backend == "redis"
+    assert config.identity.jwt is not None and config.identity.jwt.tenant_claim == "org_id"
