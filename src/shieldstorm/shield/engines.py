@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,14 +48,47 @@ def _build(config: DetectionConfig) -> Scanner:
 
 
 class DetectionEngine:
+    """The detector plus a bounded cache of scan results by exact text.
+
+    Chat traffic repeats itself: the same system prompt, tool definitions and conversation history arrive with
+    every turn. The detector is deterministic for a given pattern set, so a repeated text reuses its result; the
+    cache is replaced with the detector on reload.
+    """
+
+    CACHE_ENTRIES = 4096
+    CACHE_MAX_CHARS = 16_384
+
     def __init__(self, config: DetectionConfig) -> None:
         self.config = config
         self.detector = build_detector(config)
         self.generation = 1
+        self._cache: OrderedDict[str, ScanResult] = OrderedDict()
+
+    def scan_many(self, texts: list[str]) -> list[ScanResult]:
+        cache = self._cache
+        results: list[ScanResult | None] = []
+        missing: list[int] = []
+        for index, text in enumerate(texts):
+            hit = cache.get(text)
+            if hit is not None:
+                cache.move_to_end(text)
+            else:
+                missing.append(index)
+            results.append(hit)
+        if missing:
+            fresh = self.detector.scan_many([texts[i] for i in missing])
+            for index, result in zip(missing, fresh, strict=True):
+                results[index] = result
+                if len(texts[index]) <= self.CACHE_MAX_CHARS:
+                    cache[texts[index]] = result
+            while len(cache) > self.CACHE_ENTRIES:
+                cache.popitem(last=False)
+        return [r for r in results if r is not None]
 
     def reload(self) -> int:
         """Rebuild from the pattern files and swap in; a broken pattern set raises and keeps the old one."""
-        self.detector = build_detector(self.config, fresh=True)
+        detector = build_detector(self.config, fresh=True)
+        self.detector, self._cache = detector, OrderedDict()
         self.generation += 1
         return self.generation
 

@@ -247,7 +247,7 @@ class Pipeline:
         # 4. detection
         with m.stage("detection"):
             segments = extracted.segments
-            results = self.detection.detector.scan_many([s.text for s in segments]) if segments else []
+            results = self.detection.scan_many([s.text for s in segments]) if segments else []
             detector_risk, attack, verdict, detections = merge_scans([s.source for s in segments], results)
         # 5. request signals
         with m.stage("signals"):
