@@ -9,6 +9,7 @@ Storm (generation, HTTP client, invariant checks, scoring), not the agent. Usage
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import socket
 import statistics
@@ -52,6 +53,27 @@ def wait_for(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit("agent did not start")
+
+
+async def raw_aiohttp(port: int, total: int, connections: int) -> float:
+    """The same number of POSTs with a bare aiohttp session: the ceiling of any aiohttp-based runner here."""
+    import json
+
+    import aiohttp
+
+    remaining = [total]
+    url = f"http://127.0.0.1:{port}/agent"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
+
+        async def worker() -> None:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                async with session.post(url, data=b'{"prompt": "hello"}') as response:
+                    json.loads(await response.read())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        return total / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -130,6 +152,10 @@ def main() -> None:
             )
         ratio = statistics.median(results[16]) / statistics.median(results[1])
         print(f"ratio concurrency 16 / concurrency 1: {ratio:.2f}x")
+        raw = [run_async(raw_aiohttp(port, len(mutations), 16)) for _ in range(args.repeat)]
+        print(f"ceiling: bare aiohttp client, same agent, 16 connections, no Storm work: "
+              f"median {statistics.median(raw):.0f} requests/s; Storm reaches "
+              f"{statistics.median(results[16]) / statistics.median(raw):.0%} of it")
         started = time.perf_counter()
         build_mutations(config, 42)
         print(f"generation alone: {len(mutations) / (time.perf_counter() - started):.0f} mutations/s")

@@ -61,3 +61,24 @@ def test_leaf_record_is_canonical() -> None:
     event = AuditEvent(event_type="admin.action", data={"k": "v"})
     record = leaf_record(event.canonical(), 7)
     assert record == canonical_json({"event": json.loads(event.canonical()), "index": 7})
+
+
+def test_fast_path_gives_the_same_bytes_as_the_exact_encoder() -> None:
+    """canonical_json takes the C encoder when it is provably identical; compare it with the exact encoder."""
+    from shieldstorm.audit import canonical
+
+    samples = [
+        {"b": [1, 2.5, None, True, "x\u2028y\n\x01"], "a": {"z": 0.0001, "y": -123.456}},
+        {"k": 1e-5, "n": 3.0},  # exponent / integral floats: exact path
+        {"é": 1, "a": "b"},  # non-ASCII key: exact path
+        ["\ufb01", 12345678901234567890, {"q": []}],
+    ]
+    for sample in samples:
+        exact: list[str] = []
+        canonical._encode(sample, exact)
+        assert canonical_json(sample) == "".join(exact).encode()
+    event = AuditEvent(event_type="shield.decision", tenant="t", data={"risk": 0.25, "é": [1.0, 2e-9]})
+    exact = []
+    canonical._encode(event.to_json_dict(), exact)
+    assert event.canonical() == "".join(exact).encode()
+    assert event.to_json_dict() == event.model_dump()

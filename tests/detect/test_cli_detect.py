@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,13 @@ EXE = str(Path(sys.executable).with_name("shieldstorm"))
 P = ["-p", str(DATA), "--no-builtins"]
 
 
+CACHE = tempfile.mkdtemp(prefix="shieldstorm-cli-cache-")
+
+
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     # Wide COLUMNS: Rich must not wrap the one-line error (the line-count assertion is about our message).
-    env = {**os.environ, "COLUMNS": "400"}
+    # One data dir for all CLI runs so the compiled Hyperscan database is cached between subprocesses.
+    env = {**os.environ, "COLUMNS": "400", "SHIELDSTORM_DATA_DIR": CACHE}
     return subprocess.run([EXE, *args], input=stdin, capture_output=True, timeout=120, env=env)
 
 

@@ -184,3 +184,21 @@ def test_symlink_in_directory_is_refused(tmp_path: Path) -> None:
 def test_not_an_archive() -> None:
     with pytest.raises(BundleError):
         read_bundle_bytes(b"hello")
+
+
+def test_yaml_data_is_mounted_and_signed_like_opa() -> None:
+    files = {
+        "shield/policy.rego": b"package shield\nimport rego.v1\n"
+        b'decision := {"decision": "allow", "reasons": [data.shield.tag]}\n',
+        "shield/data.yaml": b"tag: from-yaml\nlimit: 0.5\n",
+    }
+    bundle = PolicyBundle(files)
+    assert bundle.data == {"shield": {"tag": "from-yaml", "limit": 0.5}}
+    assert (
+        file_hash("shield/data.yaml", files["shield/data.yaml"])
+        == hashlib.sha256(b'{"limit":0.5,"tag":"from-yaml"}').hexdigest()
+    )
+    private, public = generate_key("Ed25519")
+    signed = read_bundle_bytes(sign_bundle(bundle, private).to_tar_gz())
+    assert verify_bundle(signed, public).algorithm == "Ed25519"
+    assert PolicyEngine(signed).evaluate({}).reasons == ["from-yaml"]

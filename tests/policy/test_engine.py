@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_unserialisable_input_fails_closed(engine: PolicyEngine) -> None:
 
 
 def test_compile_error_and_bad_fail_mode(tmp_path: Path) -> None:
-    with pytest.raises(PolicyCompileError):
+    with pytest.raises(PolicyCompileError, match=r"p/policy\.rego:2\)"):
         PolicyEngine.from_directory(write_bundle(tmp_path, "package shield\ndecision := := 1\n"))
     with pytest.raises(ConfigError):
         PolicyEngine.default(fail_mode="open")
@@ -168,15 +169,21 @@ def test_holder_swap_is_atomic_under_concurrency(tmp_path: Path) -> None:
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
+    while len(seen) < 50:  # let the workers get going before swapping under them
+        time.sleep(0.001)
     for _ in range(20):
         holder.swap(new)
+        time.sleep(0.001)
         holder.swap(old)
     holder.swap(new)
+    mark = len(seen)
+    while len(seen) < mark + 50:
+        time.sleep(0.001)
     stop.set()
     for thread in threads:
         thread.join()
-    assert seen
     assert all(r in (["old", "old-2"], ["new", "new-2"]) for r in seen)
+    assert ["old", "old-2"] in seen and ["new", "new-2"] in seen
     assert holder.evaluate({}).reasons == ["new", "new-2"]
     assert holder.engine.revision == "2"
 
@@ -197,3 +204,18 @@ def test_holder_records_shadow_divergences(engine: PolicyEngine, tmp_path: Path)
     assert divergence.input_digest.startswith("sha256:")
     holder.promote()
     assert holder.evaluate({"risk": 0.3}).decision == "block"
+
+
+def test_shadow_in_background_records_the_same_divergences(engine: PolicyEngine, tmp_path: Path) -> None:
+    strict = (
+        "package shield\nimport rego.v1\n"
+        'decision := {"decision": "block", "reasons": ["strict"], "status": 403} if input.risk > 0.1\n'
+        'else := {"decision": "allow"}\n'
+    )
+    holder = PolicyHolder(engine, shadow_in_background=True)
+    holder.set_candidate(PolicyEngine.from_directory(write_bundle(tmp_path, strict, revision="9")))
+    decisions = [holder.evaluate({"risk": r / 10}).decision for r in range(5)]
+    holder.wait_for_shadow()
+    assert decisions == ["allow"] * 5
+    assert (holder.shadow_evaluated, holder.shadow_dropped) == (5, 0)
+    assert len(holder.divergences) == 3  # risk 0.2, 0.3, 0.4: allowed by the default policy, blocked by the candidate

@@ -28,32 +28,33 @@ class BundleServer:
     """A minimal OPA bundle server: serves one archive with an ETag and answers If-None-Match with 304."""
 
     def __init__(self) -> None:
-        self.archive = b""
-        self.etag = ""
+        self.state = (b"", "")  # (archive, etag), replaced in one assignment so a request never mixes them
         self.requests: list[tuple[int, str | None]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path != "/bundles/shield.tar.gz" or not server.archive:
+                # Requests are logged before answering, so the client never sees an answer not yet logged.
+                archive, etag = server.state
+                if self.path != "/bundles/shield.tar.gz" or not archive:
+                    server.requests.append((404, None))
                     self.send_response(404)
                     self.end_headers()
-                    server.requests.append((404, None))
                     return
                 sent = self.headers.get("If-None-Match")
-                if sent == server.etag:
-                    self.send_response(304)
-                    self.send_header("ETag", server.etag)
-                    self.end_headers()
+                if sent == etag:
                     server.requests.append((304, sent))
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
                     return
-                self.send_response(200)
-                self.send_header("ETag", server.etag)
-                self.send_header("Content-Type", "application/gzip")
-                self.send_header("Content-Length", str(len(server.archive)))
-                self.end_headers()
-                self.wfile.write(server.archive)
                 server.requests.append((200, sent))
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Type", "application/gzip")
+                self.send_header("Content-Length", str(len(archive)))
+                self.end_headers()
+                self.wfile.write(archive)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -63,8 +64,11 @@ class BundleServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def publish(self, bundle: PolicyBundle) -> None:
-        self.archive = bundle.to_tar_gz()
-        self.etag = '"' + bundle.digest + '"'
+        self.state = (bundle.to_tar_gz(), '"' + bundle.digest + '"')
+
+    @property
+    def etag(self) -> str:
+        return self.state[1]
 
 
 @pytest.fixture
@@ -132,10 +136,10 @@ def test_watcher_thread_swaps_without_dropping_requests(tmp_path: Path, keys: tu
     worker.start()
     try:
         deadline = time.monotonic() + 60
-        while holder.engine.revision != "1" and time.monotonic() < deadline:
+        while "rev-1" not in seen and time.monotonic() < deadline:
             time.sleep(0.05)
         archive.write_bytes(make_bundle("2", key=private).to_tar_gz())
-        while holder.engine.revision != "2" and time.monotonic() < deadline:
+        while "rev-2" not in seen and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         stop.set()
@@ -211,3 +215,77 @@ def test_replicas_in_separate_processes_converge(
             replica.terminate()
         for replica in replicas:
             replica.wait(timeout=10)
+
+
+def test_database_source_follows_activation_and_rollback(tmp_path: Path, keys: tuple[bytes, bytes]) -> None:
+    from shieldstorm.policy.reload import DatabaseSource
+    from shieldstorm.policy.store import PolicyStore
+
+    private, public = keys
+    store = PolicyStore.open(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        operator = PolicyManager(None, store, public_keys=[public], run_tests=False)
+        operator.activate(make_bundle("1", key=private))
+        operator.activate(make_bundle("2", key=private))
+        replica = PolicyHolder(PolicyEngine.default())
+        watcher = PolicyWatcher(DatabaseSource(store), PolicyManager(replica, public_keys=[public], run_tests=False))
+        assert watcher.poll_once() == "activated"
+        assert replica.engine.revision == "2"
+        assert watcher.poll_once() == "unchanged"
+        operator.rollback()
+        assert watcher.poll_once() == "activated"  # the replica follows an explicit rollback
+        assert replica.engine.revision == "1"
+    finally:
+        store.close()
+
+
+def test_cosign_signed_archive_is_accepted_and_can_be_rolled_back_to(tmp_path: Path) -> None:
+    from shieldstorm.policy.signing import cosign_sign_blob
+    from shieldstorm.policy.store import PolicyStore
+
+    private, public = generate_key("ES256")
+    archive = tmp_path / "shield.tar.gz"
+    store = PolicyStore.open(f"sqlite:///{tmp_path / 'p.db'}")
+    holder = PolicyHolder(PolicyEngine.default())
+    manager = PolicyManager(holder, store, public_keys=[public], run_tests=False)
+    watcher = PolicyWatcher(DirectorySource(archive), manager, min_delay=0.01, max_delay=0.02)
+    try:
+        archive.write_bytes(make_bundle("1").to_tar_gz())  # no JWS and no cosign signature yet: refused
+        assert watcher.poll_once() == "rejected"
+        Path(f"{archive}.sig").write_bytes(cosign_sign_blob(archive.read_bytes(), private))
+        assert watcher.poll_once() == "activated"
+        assert holder.engine.signer is not None and holder.engine.signer.startswith("cosign-ECDSA-P256")
+        archive.write_bytes(make_bundle("2").to_tar_gz())  # the old .sig does not cover the new bytes
+        assert watcher.poll_once() == "rejected"
+        Path(f"{archive}.sig").write_bytes(cosign_sign_blob(archive.read_bytes(), private))
+        assert watcher.poll_once() == "activated"
+        manager.rollback("1")
+        assert holder.engine.revision == "1"
+        assert [(h.revision, h.action) for h in store.history()] == [
+            ("1", "rollback"),
+            ("2", "activate"),
+            ("1", "activate"),
+        ]
+    finally:
+        store.close()
+
+
+def test_runtime_follows_a_bundle_server_and_reports_status(server: BundleServer, keys: tuple[bytes, bytes]) -> None:
+    from shieldstorm.policy.runtime import PolicyRuntime
+
+    private, public = keys
+    server.publish(make_bundle("30", key=private))
+    runtime = PolicyRuntime.create(source=server.url, public_keys=[public], min_delay=0.05, max_delay=0.1)
+    runtime.start()
+    try:
+        assert runtime.holder.engine.revision == "30"  # the first poll happens before start() returns
+        server.publish(make_bundle("31", key=private))
+        deadline = time.monotonic() + 60
+        # The activation counter moves just after the swap: wait for both.
+        while runtime.status()["reload"]["activations"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = runtime.status()
+        assert status["revision"] == "31" and status["builtin"] is False
+        assert status["reload"]["activations"] == 2
+    finally:
+        runtime.stop()

@@ -78,7 +78,7 @@ def test_broken_plugin_fails_loudly(plugin_dir: Path) -> None:
         registry.all_mutators(refresh=True)
 
 
-def test_plugin_that_is_not_a_mutator_or_reuses_a_builtin_name(plugin_dir: Path) -> None:
+def test_plugin_that_is_not_a_mutator_is_refused(plugin_dir: Path) -> None:
     install(plugin_dir, "storm-plugin-odd", "storm_plugin_odd", "VALUE = 3\n", "odd = storm_plugin_odd:VALUE")
     with pytest.raises(ConfigError, match="is not a shieldstorm Mutator"):
         registry.all_mutators(refresh=True)

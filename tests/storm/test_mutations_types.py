@@ -196,3 +196,21 @@ def test_any_prompt_and_seed_is_deterministic_and_never_crashes(prompt: str, see
     first = generate("g", prompt, seed=seed, types=types)
     assert first == generate("g", prompt, seed=seed, types=types)
     assert all(m.weight > 0 and m.messages for m in first)
+
+
+_MESSAGE = st.builds(
+    dict,
+    role=st.sampled_from(["system", "user", "assistant", "tool"]),
+    content=st.text(max_size=60),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_MESSAGE, max_size=5), st.integers(min_value=0, max_value=2**32))
+def test_any_conversation_shape_is_handled(conversation: list[dict[str, str]], seed: int) -> None:
+    types = [t for t in OFFLINE if t != "context_stuffing"]
+    users = [i for i, x in enumerate(conversation) if x["role"] == "user"]
+    prefix = conversation[: users[-1]] if users else conversation
+    for m in generate("g", conversation, seed=seed, types=types):
+        # Turns before the mutated user message are never dropped, changed or reordered.
+        assert [x.model_dump() for x in m.messages[: len(prefix)]] == prefix, m.mutation_type

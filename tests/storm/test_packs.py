@@ -93,3 +93,10 @@ def test_custom_pack_file_parametrises_generation(tmp_path: Path) -> None:
     assert set(mutations) == {"context_stuffing", "injection_suffix"}
     assert mutations["context_stuffing"].metadata["stuffing_chars"] == 500
     assert mutations["injection_suffix"].metadata["injection_category"] == "system_prompt_leak"
+
+
+def test_pack_file_edits_take_effect(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\ntypes: [casing]\n")
+    assert load_pack(path).types == ["casing"]
+    write(tmp_path, "name: x\ntypes: [leetspeak]\n")
+    assert load_pack(path).types == ["leetspeak"]

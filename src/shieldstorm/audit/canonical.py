@@ -105,9 +105,26 @@ def _fast_path_ok(value: Any) -> bool:
     return True
 
 
-def canonical_json(value: Any) -> bytes:
-    """Encode `value` canonically as UTF-8 bytes; raises CanonicalJSONError on values JSON cannot carry."""
-    if _fast_path_ok(value):
+def _fast_path_ok_for(value: Any, trusted_keys: frozenset[str]) -> bool:
+    # A top-level object whose `trusted_keys` hold plain strings or None: only the other members need checking.
+    if type(value) is not dict:
+        return _fast_path_ok(value)
+    for key, item in value.items():
+        if key in trusted_keys:
+            if item is not None and type(item) is not str:
+                return False
+        elif type(key) is not str or not key.isascii() or not _fast_path_ok(item):
+            return False
+    return True
+
+
+def canonical_json(value: Any, *, trusted_keys: frozenset[str] = frozenset()) -> bytes:
+    """Encode `value` canonically as UTF-8 bytes; raises CanonicalJSONError on values JSON cannot carry.
+
+    `trusted_keys`: top-level keys (ASCII) whose values are known to be str or None; a speed hint, the output is the
+    same with or without it.
+    """
+    if _fast_path_ok_for(value, trusted_keys) if trusted_keys else _fast_path_ok(value):
         try:
             return _fast_encode(value).encode("utf-8")
         except UnicodeEncodeError as exc:

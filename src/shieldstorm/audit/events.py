@@ -29,6 +29,8 @@ KNOWN_EVENT_TYPES = frozenset(
 )
 
 MAX_EVENT_BYTES = 1 << 20  # one audit event stays below 1 MiB once encoded
+# to_json_dict()'s own keys and values (ASCII keys; strings or None, validated by the model) need no fast-path check
+_ENVELOPE_KEYS = frozenset({"event_type", "timestamp", "actor", "tenant", "correlation_id", "event_id"})
 
 
 def _now() -> datetime:
@@ -37,9 +39,10 @@ def _now() -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z` suffix, e.g. `2026-11-23T09:10:57.123456Z`."""
-    moment = moment.astimezone(UTC)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
     if moment.year >= 1000:  # isoformat is several times faster than strftime and identical for 4-digit years
-        return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -82,7 +85,7 @@ class AuditEvent(BaseModel):
 
     def canonical(self) -> bytes:
         """The event's one canonical encoding (raises InputError if `data` is not canonical-JSON-able)."""
-        encoded = canonical_json(self.to_json_dict())
+        encoded = canonical_json(self.to_json_dict(), trusted_keys=_ENVELOPE_KEYS)
         if len(encoded) > MAX_EVENT_BYTES:
             from shieldstorm.errors import InputError
 

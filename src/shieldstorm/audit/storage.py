@@ -44,28 +44,41 @@ class PendingEntry:
     event: bytes
 
 
+def driver_query(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run `sql` (qmark placeholders) on the driver cursor inside the connection's transaction.
+
+    Used on hot read paths (proofs, roots, the verifier): for these small queries SQLAlchemy's statement building,
+    cache-key generation and per-row processing cost several times the query itself.
+    """
+    if connection.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def lookup_nodes(connection: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
     """Fetch perfect-subtree hashes (level 0 from audit_leaves, others from audit_nodes) in ONE query."""
     leaf_indices = [index for level, index in wanted if level == 0]
     positions = [node_position(level, index) for level, index in wanted if level > 0]
-    parts: list[sa.Select[Any]] = []
-    leaves, tree_nodes = schema.leaves.c, schema.nodes.c
+    parts: list[str] = []
+    params: list[int] = []
+    # Only "?" placeholders are formatted into the SQL; the values travel as parameters.
     if leaf_indices:
-        parts.append(
-            sa.select(sa.literal(0).label("kind"), leaves.idx.label("key"), leaves.leaf_hash.label("h")).where(
-                leaves.idx.in_(leaf_indices)
-            )
-        )
+        marks = ", ".join("?" * len(leaf_indices))
+        parts.append(f"SELECT 0, idx, leaf_hash FROM audit_leaves WHERE idx IN ({marks})")  # noqa: S608
+        params.extend(leaf_indices)
     if positions:
-        parts.append(
-            sa.select(sa.literal(1).label("kind"), tree_nodes.pos.label("key"), tree_nodes.hash.label("h")).where(
-                tree_nodes.pos.in_(positions)
-            )
-        )
+        marks = ", ".join("?" * len(positions))
+        parts.append(f"SELECT 1, pos, hash FROM audit_nodes WHERE pos IN ({marks})")  # noqa: S608
+        params.extend(positions)
     if not parts:
         return {}
-    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-    by_key: dict[tuple[int, int], bytes] = {(kind, key): bytes(h) for kind, key, h in connection.execute(query)}
+    rows = driver_query(connection, " UNION ALL ".join(parts), params)
+    by_key: dict[tuple[int, int], bytes] = {(int(kind), int(key)): bytes(h) for kind, key, h in rows}
     found: dict[Node, bytes] = {}
     for level, index in wanted:
         key = (0, index) if level == 0 else (1, node_position(level, index))
@@ -75,8 +88,10 @@ def lookup_nodes(connection: Connection, wanted: Sequence[Node]) -> dict[Node, b
 
 
 def read_head(connection: Connection) -> tuple[int, bytes]:
-    row = connection.execute(sa.select(schema.head.c.size, schema.head.c.root).where(schema.head.c.id == 1)).one()
-    return int(row.size), bytes(row.root)
+    rows = driver_query(connection, "SELECT size, root FROM audit_head WHERE id = 1", ())
+    if len(rows) != 1:
+        raise ProofError("the audit tree head row is missing")
+    return int(rows[0][0]), bytes(rows[0][1])
 
 
 def load_compact_range(connection: Connection, size: int) -> CompactRange:

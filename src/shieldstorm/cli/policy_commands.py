@@ -39,13 +39,32 @@ def build(
     directory: Annotated[Path, typer.Argument(help="Bundle directory (.manifest, *.rego, data.json)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write (.tar.gz)")],
     revision: Annotated[str | None, typer.Option(help="Set the manifest revision")] = None,
+    preset: Annotated[
+        list[str] | None, typer.Option("--preset", help="Layer a compliance preset (pci_dss, hipaa, gdpr, soc2)")
+    ] = None,
 ) -> None:
     """Pack a directory into a deterministic OPA bundle archive (same input, same bytes)."""
-    from shieldstorm.policy.bundle import MANIFEST, PolicyBundle, load_directory
+    from shieldstorm.policy.bundle import MANIFEST, PolicyBundle, load_directory, merge_bundles
+    from shieldstorm.policy.engine import PRESETS_DIR
 
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     bundle = load_directory(directory)
+    if preset:
+        # As in PolicyEngine.default(presets=...): presets change base decisions on purpose, so the base's own
+        # tests are left out and each preset's tests cover the combination.
+        base_tests = [name for name in bundle.files if name.endswith("_test.rego")]
+        bundle = PolicyBundle(
+            files={k: v for k, v in bundle.files.items() if k not in base_tests}, source=bundle.source
+        )
+        if base_tests:
+            console.print(f"note: left out the base tests ({', '.join(base_tests)}) with --preset", highlight=False)
+        layers = [bundle]
+        for name in preset:
+            if not (PRESETS_DIR / name).is_dir():
+                raise InputError(f"unknown preset {name!r}; see `shieldstorm policy presets`")
+            layers.append(load_directory(PRESETS_DIR / name))
+        bundle = merge_bundles(layers)
     if revision is not None:
         manifest = dict(bundle.manifest)
         manifest["revision"] = revision
@@ -54,6 +73,17 @@ def build(
         bundle = PolicyBundle(files=files, signatures=bundle.signatures, source=bundle.source)
     output.write_bytes(bundle.to_tar_gz())
     console.print(f"built {output} revision={bundle.revision or '-'} {bundle.digest}", highlight=False)
+
+
+@policy_app.command("presets")
+def presets() -> None:
+    """List the packaged compliance presets and their purpose."""
+    from shieldstorm.policy.engine import PRESETS_DIR
+
+    for path in sorted(p for p in PRESETS_DIR.iterdir() if p.is_dir()):
+        rego = path / "shield" / f"{path.name}.rego"
+        purpose = rego.read_text().splitlines()[0].lstrip("# ") if rego.is_file() else ""
+        console.print(f"[bold]{path.name}[/]  {purpose}", highlight=False)
 
 
 @policy_app.command("keygen")
@@ -154,6 +184,31 @@ def test(
         raise typer.Exit(1)
 
 
+@policy_app.command("check")
+def check(
+    bundle_path: Annotated[Path, typer.Argument(help="Bundle directory or archive")],
+    entrypoint: Annotated[str, typer.Option(help="Entry point the Shield evaluates")] = "shield/decision",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Report contradictory decisions, complete-rule conflicts, unreachable rules and rego-cpp builtin gaps."""
+    from shieldstorm.policy.check import check_isolated
+
+    if not bundle_path.exists():
+        raise InputError(f"{bundle_path}: no such bundle")
+    findings = check_isolated(bundle_path, entrypoint=entrypoint)
+    if as_json:
+        typer.echo(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        for finding in findings:
+            colour = {"error": "red", "warning": "yellow"}.get(finding.severity, "cyan")
+            text = finding.render().replace("[", "\\[")
+            console.print(f"[{colour}]{text}[/]", highlight=False, soft_wrap=True)
+        errors = sum(f.severity == "error" for f in findings)
+        console.print(f"{len(findings)} findings, {errors} errors", highlight=False)
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
 def _manager(database_url: str | None, pubkeys: list[Path], unsigned: bool, no_tests: bool) -> Any:
     from shieldstorm.audit.log import AuditLog
     from shieldstorm.policy.activation import PolicyManager
@@ -184,14 +239,18 @@ def activate(
     pubkey: Annotated[list[Path] | None, typer.Option("--pubkey", help="Trusted public key (repeatable)")] = None,
     unsigned: Annotated[bool, typer.Option("--allow-unsigned", help="Accept bundles without a signature")] = False,
     no_tests: Annotated[bool, typer.Option("--skip-tests", help="Do not run the bundle's own tests")] = False,
+    cosign_signature: Annotated[
+        Path | None, typer.Option("--cosign-signature", help="Accept a cosign blob signature of the archive")
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Verify, test and record a bundle as the active policy (Shields following the database swap to it)."""
     from shieldstorm.policy.bundle import load_bundle
 
+    cosign = (_read(bundle_path), _read(cosign_signature)) if cosign_signature is not None else None
     manager = _manager(database_url, pubkey or [], unsigned, no_tests)
     try:
-        outcome = manager.activate(load_bundle(bundle_path), actor="cli", source=str(bundle_path))
+        outcome = manager.activate(load_bundle(bundle_path), actor="cli", source=str(bundle_path), cosign=cosign)
     finally:
         _close(manager)
     if not outcome.changed:
@@ -247,6 +306,127 @@ def rollback(
         _close(manager)
     record = outcome.activation
     console.print(f"rolled back to revision={record.revision} {record.digest}", highlight=False)
+
+
+shadow_app = typer.Typer(help="Shadow mode: divergences of a candidate bundle evaluated beside the active one.")
+policy_app.add_typer(shadow_app, name="shadow")
+
+
+@shadow_app.command("report")
+def shadow_report(
+    candidate: Annotated[str | None, typer.Option(help="Only this candidate revision")] = None,
+    database_url: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Summarise recorded divergences (input digest and both decisions) between active and candidate."""
+    from shieldstorm.policy.shadow import summarise
+    from shieldstorm.policy.store import PolicyStore
+
+    store = PolicyStore.open(database_url)
+    try:
+        summary = summarise(store.divergences(candidate))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"divergences: {summary['divergences']} over {summary['distinct_inputs']} distinct inputs"
+        + ("  [green]clean[/]" if summary["clean"] else ""),
+        highlight=False,
+    )
+    table = Table("active -> candidate", "count")
+    for transition, count in summary["transitions"].items():
+        table.add_row(transition, str(count))
+    if summary["transitions"]:
+        console.print(table)
+    for example in summary["examples"]:
+        console.print(
+            f"  {example['input_digest'][:23]}  {example['active']['decision']} {example['active']['reasons']}"
+            f" -> {example['candidate']['decision']} {example['candidate']['reasons']}",
+            highlight=False,
+        )
+
+
+@shadow_app.command("promote")
+def shadow_promote(
+    bundle_path: Annotated[Path, typer.Argument(help="The candidate bundle")],
+    pubkey: Annotated[list[Path] | None, typer.Option("--pubkey", help="Trusted public key (repeatable)")] = None,
+    unsigned: Annotated[bool, typer.Option("--allow-unsigned")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote despite recorded divergences")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Activate a shadow candidate once it is clean (no divergences recorded for its revision)."""
+    from shieldstorm.policy.bundle import load_bundle
+
+    bundle = load_bundle(bundle_path)
+    manager = _manager(database_url, pubkey or [], unsigned, no_tests=False)
+    try:
+        divergent = len(manager.store.divergences(bundle.revision))
+        if divergent and not force:
+            raise InputError(
+                f"candidate {bundle.revision} has {divergent} recorded divergences; review "
+                "`policy shadow report` (or --force)"
+            )
+        outcome = manager.activate(bundle, actor="cli:shadow-promote", source=str(bundle_path))
+    finally:
+        _close(manager)
+    console.print(f"promoted revision={bundle.revision} changed={outcome.changed}", highlight=False)
+
+
+@policy_app.command("diff")
+def diff(
+    old: Annotated[Path, typer.Argument(help="Current bundle")],
+    new: Annotated[Path, typer.Argument(help="Proposed bundle")],
+    samples: Annotated[
+        Path | None, typer.Option(help="JSON-lines file of inputs (default: the recorded traffic sample)")
+    ] = None,
+    database_url: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Replay recorded traffic against both bundles; report what would change and a risk score."""
+    from shieldstorm.policy.engine import PolicyEngine
+    from shieldstorm.policy.shadow import diff_engines
+    from shieldstorm.policy.store import PolicyStore
+
+    documents: list[dict[str, Any]]
+    if samples is not None:
+        documents = []
+        for number, line in enumerate(_read(samples).decode().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"{samples}:{number}: not JSON") from exc
+            if not isinstance(value, dict):
+                raise InputError(f"{samples}:{number}: each line must be a JSON object")
+            documents.append(value)
+    else:
+        store = PolicyStore.open(database_url)
+        try:
+            documents = store.samples()
+        finally:
+            store.close()
+    if not documents:
+        raise InputError("no recorded traffic to replay (pass --samples FILE.jsonl)")
+    report = diff_engines(PolicyEngine.from_bundle(old), PolicyEngine.from_bundle(new), documents)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    console.print(
+        f"replayed {report.total} inputs: {report.changed} would change; "
+        f"risk {report.risk} ({report.risk_score:.1f}/100)",
+        highlight=False,
+    )
+    for transition, count in report.transitions.most_common():
+        console.print(f"  {transition}: {count}", highlight=False)
+    for example in report.examples[:5]:
+        console.print(
+            f"  {example['input_digest'][:23]}  {example['old']['decision']} {example['old']['reasons']}"
+            f" -> {example['new']['decision']} {example['new']['reasons']}",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from shieldstorm.detect.config import DetectorConfig
 from shieldstorm.detect.decode import find_payloads
 from shieldstorm.detect.loader import Expression, PatternSet, ViewName, load_pattern_set
-from shieldstorm.detect.matcher import HyperscanMatcher, Re2SetMatcher, build_matcher, default_cache_dir
+from shieldstorm.detect.matcher import (
+    HyperscanMatcher,
+    Re2SetMatcher,
+    build_matcher,
+    default_cache_dir,
+    hyperscan_available,
+)
 from shieldstorm.detect.models import Finding, Redaction, ScanResult, Verdict
 from shieldstorm.detect.normalize import View, leet_view, normalized_view, raw_view
 from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
@@ -75,7 +81,9 @@ class Detector:
         self._builtins = builtins
         self._reload_lock = threading.Lock()
         self.last_reload_error: str | None = None
-        self._snapshot = self._build()
+        self._compiling: threading.Event | None = None
+        with self._reload_lock:  # a background compile must not see a half-built detector
+            self._snapshot = self._build()
 
     # ----------------------------------------------------------------------------------------------
     # construction and reload
@@ -101,8 +109,39 @@ class Detector:
         cache = None
         if self.config.use_cache:
             cache = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+        if self.config.engine == "auto" and hyperscan_available() and self.config.background_compile:
+            cached = HyperscanMatcher.load_cached(pset.expressions, cache)
+            if cached is not None or not pset.expressions:
+                return _Snapshot(pset, cached or build_matcher("re2", [], {}, None))
+            snapshot = _Snapshot(pset, Re2SetMatcher(pset.expressions, pset.origins))
+            self._start_background_compile(snapshot, cache)
+            return snapshot
         matcher = build_matcher(self.config.engine, pset.expressions, pset.origins, cache)
         return _Snapshot(pset, matcher)
+
+    def _start_background_compile(self, snapshot: _Snapshot, cache: Path | None) -> None:
+        done = threading.Event()
+        self._compiling = done
+
+        def work() -> None:
+            try:
+                matcher = HyperscanMatcher(snapshot.patterns.expressions, snapshot.patterns.origins, cache)
+            except Exception as exc:  # stay on RE2: the set is valid there, only Hyperscan refused it
+                log.warning("Hyperscan compile failed, staying on RE2: %s", exc)
+            else:
+                with self._reload_lock:
+                    # Only upgrade the snapshot it was built for (a reload may have replaced it).
+                    if self._snapshot is snapshot:
+                        self._snapshot = _Snapshot(snapshot.patterns, matcher)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="shieldstorm-hyperscan-compile", daemon=True).start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a background Hyperscan compile (engine="auto"); True when none is pending."""
+        pending = self._compiling
+        return True if pending is None else pending.wait(timeout)
 
     def reload(self) -> bool:
         """Rebuild from the pattern files. On error the previous database keeps serving and the

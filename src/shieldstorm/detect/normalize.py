@@ -19,51 +19,91 @@ import json
 import re
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
+
+import re2
 
 # Python `re` is used here only with single character-class runs, which cannot backtrack; the pattern
 # database itself never runs on `re`.
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
-_NORM_SPECIAL = re.compile(r"[^\x00-\x7f]+|[\x00-\x20\x7f]{2,}|[\x00-\x1f\x7f]")
+_SPACE_RUN = re.compile(r"  +")
+# RE2 (a DFA), not `re`: this alternation is checked on every text.
+_LEET_MIX = re2.compile(r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b")
+# ASCII whitespace -> " " (1:1, so CPython's fast ASCII translate applies), then controls removed if any.
+_ASCII_WS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"})
+_ASCII_CONTROLS = {c: None for c in [*range(0x00, 0x20), 0x7F]}
 
 
-@dataclass(frozen=True, slots=True)
 class View:
-    """A derived string plus the segment table that maps its offsets to the original text."""
+    """A derived string plus the segment table that maps its offsets to the original text.
 
-    text: str
-    v_starts: tuple[int, ...]
-    segments: tuple[tuple[int, int, int, int], ...]  # (v_start, v_end, o_start, o_end)
+    The segment table is built lazily: most texts produce no finding, and only a finding needs its
+    offsets mapped back, so the common path stays a handful of C-level string operations.
+    """
+
+    __slots__ = ("_build", "_segments", "_v_starts", "text")
+
+    def __init__(
+        self,
+        text: str,
+        segments: list[tuple[int, int, int, int]] | None = None,
+        build: Callable[[], list[tuple[int, int, int, int]]] | None = None,
+    ) -> None:
+        self.text = text
+        self._segments = segments  # (v_start, v_end, o_start, o_end)
+        self._build = build
+        self._v_starts: list[int] | None = None
+
+    @property
+    def segments(self) -> list[tuple[int, int, int, int]]:
+        if self._segments is None:
+            assert self._build is not None
+            self._segments = self._build()
+            self._build = None
+        return self._segments
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
-        return self._map_start(start), self._map_end(end)
+        segments = self.segments
+        if self._v_starts is None:
+            self._v_starts = [seg[0] for seg in segments]
+        return self._map_start(segments, start), self._map_end(segments, end)
 
-    def _map_start(self, v: int) -> int:
-        if not self.segments:
-            return v
-        i = max(bisect_right(self.v_starts, v) - 1, 0)
-        vs, ve, os_, oe = self.segments[i]
+    def _map_start(self, segments: list[tuple[int, int, int, int]], v: int) -> int:
+        if not segments:
+            return 0
+        assert self._v_starts is not None
+        i = max(bisect_right(self._v_starts, v) - 1, 0)
+        vs, ve, os_, oe = segments[i]
         if v >= ve:
             return oe
+        if v < vs:
+            return os_
         if ve - vs == oe - os_:
             return os_ + (v - vs)
         return os_
 
-    def _map_end(self, v: int) -> int:
-        if not self.segments or v <= 0:
-            return 0 if self.segments else v
-        i = max(bisect_right(self.v_starts, v - 1) - 1, 0)
-        vs, ve, os_, oe = self.segments[i]
+    def _map_end(self, segments: list[tuple[int, int, int, int]], v: int) -> int:
+        if not segments or v <= 0:
+            return 0
+        assert self._v_starts is not None
+        i = max(bisect_right(self._v_starts, v - 1) - 1, 0)
+        vs, ve, os_, oe = segments[i]
+        if v <= vs:
+            return os_
+        if v > ve:
+            # The match ends inside the gap after this segment: a collapsed whitespace run that
+            # begins at `oe` in the original.
+            return oe + 1
         if ve - vs == oe - os_:
-            return os_ + min(v - vs, ve - vs)
+            return os_ + (v - vs)
         return oe
 
 
 def identity_view(text: str) -> View:
-    return View(text, (0,), ((0, len(text), 0, len(text)),))
+    return View(text, [(0, len(text), 0, len(text))])
 
 
 class _Builder:
@@ -96,7 +136,7 @@ class _Builder:
         return self.parts[-1][-1] if self.parts else " "
 
     def build(self) -> View:
-        return View("".join(self.parts), tuple(s[0] for s in self.segments), tuple(self.segments))
+        return View("".join(self.parts), self.segments)
 
 
 def _is_removed(ch: str) -> bool:
@@ -120,9 +160,12 @@ def leet_table() -> dict[int, str]:
 
 @cache
 def fold_raw_char(ch: str) -> str:
+    """Width folding for PII/secret matching: NFKC when it yields one character (full-width digits and
+    letters, mathematical alphanumerics), never an expansion ("″" stays, it does not become "′′")."""
     if _is_removed(ch):
         return ""
-    return unicodedata.normalize("NFKC", ch)
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if len(folded) == 1 else ch
 
 
 @cache
@@ -162,76 +205,120 @@ _RAW_TABLE = _RunTable(fold_raw_char)
 _NORM_TABLE = _RunTable(fold_norm_char)
 
 
+def _one_to_one(text: str, table: _RunTable) -> bool:
+    """True when every distinct character of `text` folds to exactly one character."""
+    return all(len(table[ord(c)]) == 1 for c in set(text))
+
+
 def raw_view(text: str) -> View:
     """The view PII/secret patterns see: NFKC per character, zero-width and bidi controls removed."""
     if text.isascii():
         return identity_view(text)
+    folded = text.translate(_RAW_TABLE)
+    if len(folded) == len(text) and _one_to_one(text, _RAW_TABLE):
+        return View(folded, [(0, len(text), 0, len(text))])
+    return View(folded, build=lambda: _raw_segments(text, folded))
+
+
+def _raw_segments(text: str, expected: str) -> list[tuple[int, int, int, int]]:
     b = _Builder()
     pos = 0
     for m in _RAW_SPECIAL.finditer(text):
         s, e = m.span()
         b.add(text[pos:s], pos, s)
-        run = m.group()
-        folded = run.translate(_RAW_TABLE)
-        if len(folded) == len(run) and all(len(_RAW_TABLE[ord(c)]) == 1 for c in run):
-            b.add(folded, s, e)
-        else:
-            for i, c in enumerate(run):
-                b.add(_RAW_TABLE[ord(c)], s + i, s + i + 1)
+        for i, c in enumerate(m.group()):
+            b.add(_RAW_TABLE[ord(c)], s + i, s + i + 1)
         pos = e
     b.add(text[pos:], pos, len(text))
-    return b.build()
+    assert "".join(b.parts) == expected
+    return b.segments
 
 
 def normalized_view(text: str) -> View:
-    """The view injection patterns see (lower-case, folded, whitespace collapsed)."""
-    b = _Builder()
-    pos = 0
-    for m in _NORM_SPECIAL.finditer(text):
+    """The view injection patterns see: lower-case, folded, controls removed, whitespace runs -> " ",
+    no leading/trailing space. A few C-level passes; the offset map is built only if a finding needs it."""
+    if text.isascii():
+        folded = text.lower().translate(_ASCII_WS)
+        if not folded.isprintable():
+            folded = folded.translate(_ASCII_CONTROLS)
+    else:
+        folded = text.translate(_NORM_TABLE)
+    view_text = folded
+    while "  " in view_text:
+        view_text = view_text.replace("  ", " ")
+    view_text = view_text.strip(" ")
+    return View(view_text, build=lambda: _norm_segments(text, folded, view_text))
+
+
+def _norm_segments(text: str, folded: str, expected: str) -> list[tuple[int, int, int, int]]:
+    if len(folded) != len(text) or not (text.isascii() or _one_to_one(text, _NORM_TABLE)):
+        return _norm_segments_slow(text, expected)
+    # 1:1 fold (the common case): identity segments between the space runs that were collapsed.
+    lead = len(folded) - len(folded.lstrip(" "))
+    stop = len(folded.rstrip(" "))
+    segs: list[tuple[int, int, int, int]] = []
+    v = 0
+    pos = lead
+    for m in _SPACE_RUN.finditer(folded, lead, stop):
         s, e = m.span()
-        if pos < s:
-            _add_ascii(b, text, pos, s)
-        run = m.group()
-        if run.isascii():
-            # Whitespace/control run: at most one space.
-            first_ws = next((i for i, c in enumerate(run) if c.isspace()), -1)
-            if first_ws >= 0 and b.last_char() != " ":
-                b.add(" ", s + first_ws, e)
-        else:
-            folded = run.translate(_NORM_TABLE)
-            if (
-                len(folded) == len(run)
-                and " " not in folded
-                and all(len(_NORM_TABLE[ord(c)]) == 1 for c in run)
-            ):
-                b.add(folded, s, e)
-            else:
-                for i, c in enumerate(run):
-                    piece = _NORM_TABLE[ord(c)]
-                    if piece == " " and b.last_char() == " ":
-                        continue
-                    b.add(piece, s + i, s + i + 1)
+        if s > pos:
+            segs.append((v, v + s - pos, pos, s))
+            v += s - pos
+        segs.append((v, v + 1, s, e))
+        v += 1
         pos = e
-    if pos < len(text):
-        _add_ascii(b, text, pos, len(text))
-    return b.build()
+    if stop > pos:
+        segs.append((v, v + stop - pos, pos, stop))
+        v += stop - pos
+    assert v == len(expected)
+    return segs
 
 
-def _add_ascii(b: _Builder, text: str, s: int, e: int) -> None:
-    # Printable ASCII with single spaces only; skip a leading space that would double the previous one.
-    if text[s] == " " and b.last_char() == " " and b.parts:
-        s += 1
-        if s >= e:
-            return
-    b.add(text[s:e].lower(), s, e)
+def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, int]]:
+    b = _Builder()
+    for i, c in enumerate(text):
+        piece = _NORM_TABLE[ord(c)]
+        if not piece:
+            continue
+        for j, part in enumerate(piece.split(" ")):
+            if j and b.parts and b.last_char() != " ":
+                b.add(" ", i, i + 1)
+            if part:
+                b.add(part, i, i + 1)
+    # A trailing space is not part of the view.
+    if b.parts and b.last_char() == " ":
+        b.parts[-1] = b.parts[-1][:-1]
+        vs, ve, os_, oe = b.segments[-1]
+        if ve - vs == 1:
+            b.segments.pop()
+        elif ve - vs == oe - os_:
+            b.segments[-1] = (vs, ve - 1, os_, oe - 1)
+        else:
+            b.segments[-1] = (vs, ve - 1, os_, oe)
+    assert "".join(b.parts) == expected, (expected, "".join(b.parts))
+    return b.segments
 
 
 def leet_view(view: View) -> View | None:
-    """The normalised view with leetspeak folded (same length, same offsets); None when unchanged."""
+    """The normalised view with leetspeak folded (same length, same offsets); None when no word mixes
+    letters with leetspeak characters (so "4 apples!" does not cost a third scan)."""
+    if _LEET_MIX.search(view.text) is None:
+        return None
     folded = view.text.translate(leet_table())
     if folded == view.text:
         return None
-    return View(folded, view.v_starts, view.segments)
+    return View(folded, build=lambda: view.segments)
+
+
+def fold_raw_pattern_text(source: str) -> str:
+    """Fold the non-ASCII characters of a PII/secret regex like the raw view folds the text."""
+    if source.isascii():
+        return source
+    out: list[str] = []
+    for ch in source:
+        c = ch if ch.isascii() else fold_raw_char(ch)
+        out.append("\\" + c if c.isascii() and not ch.isascii() and not c.isalnum() and c != " " else c)
+    return "".join(out)
 
 
 def fold_pattern_text(source: str) -> str:

@@ -20,7 +20,7 @@ from shieldstorm.errors import InputError
 from shieldstorm.policy.bundle import PolicyBundle, read_bundle_bytes
 from shieldstorm.policy.engine import PolicyEngine
 from shieldstorm.policy.holder import PolicyHolder
-from shieldstorm.policy.signing import SignatureError, Signer, verify_bundle
+from shieldstorm.policy.signing import SignatureError, Signer, key_id, verify_bundle, verify_cosign_blob
 from shieldstorm.policy.store import Activation, PolicyStore
 from shieldstorm.policy.testing import run_tests_isolated
 
@@ -89,17 +89,28 @@ class PolicyManager:
 
     # ---- checks ---------------------------------------------------------------------------------------
 
-    def verify(self, bundle: PolicyBundle) -> Signer | None:
+    def verify(self, bundle: PolicyBundle, cosign: tuple[bytes, bytes] | None = None) -> Signer | None:
+        """The bundle's own JWS (`.signatures.json`), or else a cosign blob signature of the archive bytes
+        (`cosign=(archive, signature)`), against each configured key."""
         if not self.public_keys:
             if self.require_signature:
                 raise SignatureError("no public key configured to verify bundle signatures")
             return None
         errors: list[str] = []
-        for key in self.public_keys:
-            try:
-                return verify_bundle(bundle, key)
-            except SignatureError as exc:
-                errors.append(str(exc))
+        if bundle.signatures is not None or cosign is None:
+            for key in self.public_keys:
+                try:
+                    return verify_bundle(bundle, key)
+                except SignatureError as exc:
+                    errors.append(str(exc))
+        if cosign is not None:
+            archive, signature = cosign
+            for key in self.public_keys:
+                try:
+                    verify_cosign_blob(archive, signature, key)
+                    return Signer("cosign-ECDSA-P256", key_id(key), None)
+                except InputError as exc:
+                    errors.append(str(exc))
         raise SignatureError(errors[0] if len(errors) == 1 else "signature verifies with none of the configured keys")
 
     def current_revision(self) -> str | None:
@@ -141,13 +152,22 @@ class PolicyManager:
         actor: str = "system",
         source: str | None = None,
         rollback: bool = False,
+        cosign: tuple[bytes, bytes] | None = None,
+        trusted_signer: str | None = None,
     ) -> Outcome:
+        """Activate `bundle`. `cosign=(archive bytes, base64 signature)` accepts a cosign blob signature;
+        `trusted_signer` skips verification for bundles replayed from the activation history, which were
+        verified when first recorded."""
         if not rollback and self.current_digest() == bundle.digest:
             return Outcome(self.store.current() if self.store else None, None, False)
-        try:
-            signer = self.verify(bundle)
-        except (SignatureError, InputError) as exc:
-            raise self._reject(bundle, str(exc), actor, source) from exc
+        signer: Signer | None
+        if trusted_signer is not None:
+            signer = Signer(trusted_signer, None, None)
+        else:
+            try:
+                signer = self.verify(bundle, cosign)
+            except (SignatureError, InputError) as exc:
+                raise self._reject(bundle, str(exc), actor, source) from exc
         current = self.current_revision()
         if not rollback and current is not None and revision_key(bundle.revision) <= revision_key(current):
             raise self._reject(
@@ -186,6 +206,29 @@ class PolicyManager:
         log.info("policy %s: revision %s (%s)", action, bundle.revision, bundle.digest)
         return Outcome(record, engine, True)
 
+    def stage_candidate(
+        self, bundle: PolicyBundle, *, actor: str = "system", source: str | None = None
+    ) -> PolicyEngine:
+        """Verify and validate `bundle` like an activation, then put it beside the active policy as the shadow
+        candidate (evaluated on live traffic, never enforced). No anti-rollback: a candidate is not active."""
+        if self.holder is None:
+            raise InputError("shadow mode needs a running policy holder")
+        try:
+            signer = self.verify(bundle)
+        except (SignatureError, InputError) as exc:
+            raise self._reject(bundle, str(exc), actor, source) from exc
+        problem = self.validate(bundle) if self.run_tests else None
+        if problem is not None:
+            raise self._reject(bundle, problem, actor, source)
+        engine = PolicyEngine(bundle, fail_mode=self.fail_mode, signer=signer.describe() if signer else None)
+        self.holder.set_candidate(engine)
+        self._audit(
+            "policy.shadow_started",
+            actor,
+            {"revision": bundle.revision, "digest": bundle.digest, "signer": engine.signer, "source": source},
+        )
+        return engine
+
     def rollback(self, revision: str | None = None, *, actor: str = "operator") -> Outcome:
         if self.store is None:
             raise InputError("rollback needs the policy database")
@@ -195,4 +238,8 @@ class PolicyManager:
                 f"no activated bundle with revision {revision!r}" if revision else "nothing to roll back to"
             )
         bundle = read_bundle_bytes(self.store.bundle_bytes(target.id), f"history #{target.id}")
-        return self.activate(bundle, actor=actor, source=f"rollback to #{target.id}", rollback=True)
+        # History rows were verified when first activated; a cosign-signed bundle has no JWS to re-check.
+        trusted = target.signer if target.signer and bundle.signatures is None else None
+        return self.activate(
+            bundle, actor=actor, source=f"rollback to #{target.id}", rollback=True, trusted_signer=trusted
+        )

@@ -29,7 +29,8 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
 MAX_FILES = 4096
 # Only these files are bundle content; anything else in an archive (README, .git) is ignored, as OPA does.
-_CONTENT_SUFFIXES = (".rego", ".json")
+_CONTENT_SUFFIXES = (".rego", ".json", "data.yaml", "data.yml")
+_DATA_FILES = ("data.json", "data.yaml", "data.yml")
 
 
 class BundleError(InputError):
@@ -119,10 +120,10 @@ class PolicyBundle:
     def data(self) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         for name, raw in sorted(self.files.items()):
-            if name.rsplit("/", 1)[-1] != "data.json":
+            if name.rsplit("/", 1)[-1] not in _DATA_FILES:
                 continue
             try:
-                value = json.loads(raw)
+                value = json.loads(raw) if name.endswith(".json") else _load_yaml(raw)
             except ValueError as exc:
                 raise BundleError(f"{self.source}: {name} is not valid JSON: {exc}") from exc
             path = [part for part in posixpath.dirname(name).split("/") if part]
@@ -178,6 +179,15 @@ class PolicyBundle:
         with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
             gz.write(raw.getvalue())
         return out.getvalue()
+
+
+def _load_yaml(raw: bytes) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from exc
 
 
 def _merge(target: dict[str, Any], value: dict[str, Any], name: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -87,9 +88,11 @@ def parse_output(text: str) -> Any:
 def compile_bundle(bundle: PolicyBundle, entrypoints: list[str], *, include_tests: bool = False) -> tuple[Any, Any]:
     """(interpreter, compiled regopy bundle); raises PolicyCompileError with rego-cpp's message."""
     from regopy import Interpreter
-    from regopy.rego_shared import RegoError
+    from regopy.rego_shared import LogLevel, RegoError
 
     interpreter = Interpreter()
+    # rego-cpp otherwise prints compile errors to stdout; they are raised (and reported) as one line instead.
+    interpreter.log_level = LogLevel.NONE
     interpreter.strict_built_in_errors = True
     try:
         for name, source in bundle.modules(include_tests=include_tests).items():
@@ -97,20 +100,33 @@ def compile_bundle(bundle: PolicyBundle, entrypoints: list[str], *, include_test
         interpreter.add_data_json(json.dumps(bundle.data))
         compiled = interpreter.build(None, entrypoints)
     except RegoError as exc:
-        raise PolicyCompileError(f"{bundle.source}: Rego compile error: {_first_line(str(exc))}") from exc
+        message = _first_line(str(exc), bundle.modules(include_tests=include_tests))
+        raise PolicyCompileError(f"{bundle.source}: Rego compile error: {message}") from exc
     if not compiled.ok():
         raise PolicyCompileError(f"{bundle.source}: Rego compile error")
     return interpreter, compiled
 
 
-def _first_line(message: str) -> str:
-    marker = "errormsg "
-    if marker in message:
-        tail = message.split(marker, 1)[1]
-        text = tail.split(":", 1)[1] if ":" in tail else tail
-        where = message.split("(error ", 1)[1].split("\n", 1)[0] if "(error " in message else ""
-        return f"{text.split(')', 1)[0].strip()} ({where.strip()})"
-    return " ".join(message.split())[:300]
+_ERROR_AT = re.compile(r"\(error \d+:([^|\s]+)\|(\d+)\|\d+")
+_ERROR_MSG = re.compile(r"\(errormsg \d+:([^)]*)\)")
+
+
+def _first_line(message: str, sources: dict[str, str] | None = None) -> str:
+    """rego-cpp's first error as `message (file:line)`; its error tree gives byte offsets, not lines."""
+    text = _ERROR_MSG.search(message)
+    where = _ERROR_AT.search(message)
+    if not text:
+        return " ".join(message.split())[:300]
+    location = ""
+    if where:
+        file, offset = where.group(1), int(where.group(2))
+        source = (sources or {}).get(file)
+        if source is not None:
+            line = source.encode()[:offset].count(b"\n") + 1
+            location = f" ({file}:{line})"
+        else:
+            location = f" ({file})"
+    return text.group(1).strip() + location
 
 
 class PolicyEngine:
@@ -211,6 +227,9 @@ def default_bundle(presets: list[str] | None = None) -> PolicyBundle:
     base = load_bundle(DEFAULT_POLICY_DIR)
     if not presets:
         return base
+    # A preset deliberately changes default decisions (e.g. SOC 2 challenges anonymous callers), so the base
+    # policy's own tests are left out of a layered bundle; each preset's tests cover the combination.
+    base = PolicyBundle(files={k: v for k, v in base.files.items() if not k.endswith("_test.rego")}, source=base.source)
     layers = [base]
     for name in presets:
         path = PRESETS_DIR / name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -69,10 +70,21 @@ class PolicyHolder:
         on_divergence: Callable[[Divergence], None] | None = None,
         keep_divergences: int = 1000,
         record_inputs: bool = False,
+        shadow_in_background: bool = False,
+        shadow_queue: int = 1000,
     ) -> None:
         self._state = _State(engine, None)
+        # In the background the candidate adds no latency to the request; when the queue is full the shadow
+        # evaluation is skipped (counted in `shadow_dropped`) rather than slowing traffic down.
+        self._shadow_queue: queue.Queue[tuple[_State, dict[str, Any], PolicyDecision]] | None = None
+        self.shadow_dropped = 0
+        if shadow_in_background:
+            self._shadow_queue = queue.Queue(maxsize=shadow_queue)
+            threading.Thread(target=self._shadow_worker, name="policy-shadow-eval", daemon=True).start()
         self._swap_lock = threading.Lock()
         self.on_divergence = on_divergence
+        # Called with every evaluated input (e.g. ShadowRecorder sampling traffic for `policy diff`).
+        self.on_input: Callable[[dict[str, Any]], None] | None = None
         self.record_inputs = record_inputs
         self.divergences: deque[Divergence] = deque(maxlen=keep_divergences)
         self.shadow_evaluated = 0
@@ -112,8 +124,33 @@ class PolicyHolder:
         state = self._state  # one read: the whole request uses this engine pair
         decision = state.engine.evaluate(input)
         if state.candidate is not None:
-            self._shadow(state, input, decision)
+            if self._shadow_queue is None:
+                self._shadow(state, input, decision)
+            else:
+                try:
+                    self._shadow_queue.put_nowait((state, input, decision))
+                except queue.Full:
+                    self.shadow_dropped += 1
+        if self.on_input is not None:
+            try:
+                self.on_input(input)
+            except Exception:  # sampling must never affect the decision
+                log.exception("policy input hook failed")
         return decision
+
+    def _shadow_worker(self) -> None:
+        assert self._shadow_queue is not None
+        while True:
+            state, input, decision = self._shadow_queue.get()
+            try:
+                self._shadow(state, input, decision)
+            finally:
+                self._shadow_queue.task_done()
+
+    def wait_for_shadow(self) -> None:
+        """Block until queued background shadow evaluations are done (tests, reports)."""
+        if self._shadow_queue is not None:
+            self._shadow_queue.join()
 
     def _shadow(self, state: _State, input: dict[str, Any], active: PolicyDecision) -> None:
         assert state.candidate is not None

@@ -91,4 +91,13 @@ def file_hash(name: str, raw: bytes) -> str:
     """SHA-256 hex of a bundle file as OPA computes it: `.rego` (and non-JSON) raw, JSON files canonical."""
     if name.endswith(".json") or name.rsplit("/", 1)[-1] == ".manifest":
         return hashlib.sha256(canonical_bytes(loads_exact(raw))).hexdigest()
+    if name.endswith((".yaml", ".yml")):
+        # OPA converts YAML data to JSON before hashing it canonically.
+        import yaml
+
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{name}: invalid YAML") from exc
+        return hashlib.sha256(canonical_bytes(value)).hexdigest()
     return hashlib.sha256(raw).hexdigest()

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 class Fetched:
     bundle: PolicyBundle
     rollback: bool = False
+    cosign: tuple[bytes, bytes] | None = None  # (archive bytes, cosign signature) when one was published
+    trusted_signer: str | None = None
 
 
 class BundleSource(Protocol):
@@ -61,11 +63,15 @@ class DirectorySource:
 
     def fetch(self) -> Fetched | None:
         bundle = load_bundle(self.path)
-        marker = (bundle.digest, bundle.signatures)
+        sig_path = self.path.with_name(self.path.name + ".sig")
+        cosign = None
+        if self.path.is_file() and sig_path.is_file():
+            cosign = (self.path.read_bytes(), sig_path.read_bytes())
+        marker = (bundle.digest, bundle.signatures if cosign is None else cosign[1])
         if marker == self._seen:
             return None
         self._seen = marker
-        return Fetched(bundle)
+        return Fetched(bundle, cosign=cosign)
 
 
 class HttpSource:
@@ -118,7 +124,8 @@ class DatabaseSource:
             return None
         self._seen = current.id
         bundle = read_bundle_bytes(self.store.bundle_bytes(current.id), f"history #{current.id}")
-        return Fetched(bundle, rollback=True)  # the database already enforced anti-rollback when recording
+        # The database already enforced anti-rollback and verified the signature when recording.
+        return Fetched(bundle, rollback=True, trusted_signer=current.signer or "history")
 
 
 class PolicyWatcher:
@@ -140,7 +147,7 @@ class PolicyWatcher:
         self.activations = 0
         self.rejections = 0
         self.last_error: str | None = None
-        self.last_rejected_digest: str | None = None
+        self._last_rejected: tuple[str, bytes | None, bytes | None] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -155,16 +162,27 @@ class PolicyWatcher:
             return "error"
         if fetched is None:
             return "unchanged"
-        if fetched.bundle.digest == self.last_rejected_digest:
+        # Content plus whatever signs it: a bundle refused as unsigned may come back with a signature.
+        rejection_key = (
+            fetched.bundle.digest,
+            fetched.bundle.signatures,
+            fetched.cosign[1] if fetched.cosign else None,
+        )
+        if rejection_key == self._last_rejected:
             return "rejected"
         try:
             outcome = self.manager.activate(
-                fetched.bundle, actor="reload", source=self.source.description, rollback=fetched.rollback
+                fetched.bundle,
+                actor="reload",
+                source=self.source.description,
+                rollback=fetched.rollback,
+                cosign=fetched.cosign,
+                trusted_signer=fetched.trusted_signer,
             )
         except ShieldStormError as exc:
             self.rejections += 1
             self.last_error = str(exc)
-            self.last_rejected_digest = fetched.bundle.digest
+            self._last_rejected = rejection_key
             return "rejected"
         if not outcome.changed:
             return "unchanged"
@@ -202,6 +220,8 @@ class PolicyWatcher:
             "revision": engine.revision if engine else None,
             "digest": engine.digest if engine else None,
             "signer": engine.signer if engine else None,
+            "candidate": holder.candidate.revision if holder is not None and holder.candidate is not None else None,
+            "divergences": len(holder.divergences) if holder is not None else 0,
             "source": self.source.description,
             "polls": self.polls,
             "activations": self.activations,
@@ -264,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-port", type=int, default=0)
     parser.add_argument("--min-delay", type=float, default=10.0)
     parser.add_argument("--max-delay", type=float, default=20.0)
+    parser.add_argument("--shadow", help="candidate bundle evaluated beside the active one (never enforced)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     holder = PolicyHolder(PolicyEngine.default())
@@ -275,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         run_tests=not args.skip_tests,
     )
     watcher = PolicyWatcher(source_for(args.source), manager, min_delay=args.min_delay, max_delay=args.max_delay)
+    if args.shadow:
+        manager.stage_candidate(load_bundle(args.shadow), actor="reload", source=args.shadow)
     server = _status_server(watcher, holder, args.status_port) if args.status_port else None
     watcher.start()
     try:

@@ -119,7 +119,7 @@ async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: Chec
             check = Check(False, f"no reply to check (agent error: {reply.error})")
         else:
             try:
-                check = await invariant.acheck(ctx)
+                check = invariant.check(ctx) if invariant.is_sync else await invariant.acheck(ctx)
             except Exception as exc:  # a broken check is a failed check with its cause, not a crashed run
                 check = Check(False, f"invariant raised {type(exc).__name__}: {exc}")
         outcomes.append(

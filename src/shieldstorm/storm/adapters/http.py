@@ -53,7 +53,10 @@ class _HttpBase(Agent):
     async def start(self) -> None:
         # Per-call timeouts are enforced by the runner; the session only bounds pooled connections.
         connector = aiohttp.TCPConnector(limit=max(1, self.connections), ttl_dns_cache=300)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+        # Headers live on the session so they are not merged again on every request.
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None), headers=self.headers
+        )
 
     async def close(self) -> None:
         if self.session is not None:
@@ -67,7 +70,7 @@ class _HttpBase(Agent):
         attempt = 0
         while True:
             try:
-                async with self.session.request(method, self.url, data=body, headers=self.headers) as response:
+                async with self.session.request(method, self.url, data=body) as response:
                     raw = await response.read()
                     if response.status >= 400:
                         snippet = raw[:_MAX_ERROR_BODY].decode("utf-8", "replace").strip()

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shieldstorm.errors import InputError
-from shieldstorm.storm.example_agent.bot import ContextLengthExceeded, respond
+from shieldstorm.storm.example_agent.bot import ContextLengthExceeded, plan_tool_call, respond
 
 MODEL = "helpbot-1"
 MAX_BODY_BYTES = 1_000_000
@@ -30,7 +30,7 @@ def _completion_id(messages: list[dict[str, Any]]) -> str:
     return f"chatcmpl-{digest[:24]}"
 
 
-async def _read_request(request: Request) -> tuple[list[dict[str, Any]], bool, str] | JSONResponse:
+async def _read_request(request: Request) -> tuple[list[dict[str, Any]], bool, str, list[Any]] | JSONResponse:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         return _error(413, f"request body exceeds {MAX_BODY_BYTES} bytes", "body_too_large")
@@ -43,16 +43,20 @@ async def _read_request(request: Request) -> tuple[list[dict[str, Any]], bool, s
     messages = payload.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
         return _error(400, "'messages' must be a list of {role, content} objects", "invalid_messages")
-    return messages, bool(payload.get("stream", False)), str(payload.get("model") or MODEL)
+    tools = payload.get("tools") or []
+    if not isinstance(tools, list):
+        return _error(400, "'tools' must be a list", "invalid_tools")
+    return messages, bool(payload.get("stream", False)), str(payload.get("model") or MODEL), tools
 
 
 async def chat_completions(request: Request) -> Response:
     parsed = await _read_request(request)
     if isinstance(parsed, JSONResponse):
         return parsed
-    messages, stream, model = parsed
+    messages, stream, model, tools = parsed
     try:
-        answer = respond(messages)
+        tool_call = plan_tool_call(messages, tools)
+        answer = "" if tool_call is not None else respond(messages)
     except ContextLengthExceeded as exc:
         return _error(400, str(exc), "context_length_exceeded")
     except InputError as exc:
@@ -60,7 +64,13 @@ async def chat_completions(request: Request) -> Response:
     completion_id = _completion_id(messages)
     created = int(time.time())
     if stream:
-        return StreamingResponse(_stream(completion_id, created, model, answer), media_type="text/event-stream")
+        chunks = _stream(completion_id, created, model, answer, tool_call)
+        return StreamingResponse(chunks, media_type="text/event-stream")
+    message: dict[str, Any] = {"role": "assistant", "content": answer}
+    finish = "stop"
+    if tool_call is not None:
+        message = {"role": "assistant", "content": None, "tool_calls": [tool_call]}
+        finish = "tool_calls"
     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
     completion_tokens = len(answer.split())
     return JSONResponse(
@@ -69,9 +79,7 @@ async def chat_completions(request: Request) -> Response:
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"},
-            ],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -81,8 +89,10 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-async def _stream(completion_id: str, created: int, model: str, answer: str) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, str], finish: str | None) -> str:
+async def _stream(
+    completion_id: str, created: int, model: str, answer: str, tool_call: dict[str, Any] | None
+) -> AsyncIterator[str]:
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
         body = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -93,6 +103,11 @@ async def _stream(completion_id: str, created: int, model: str, answer: str) -> 
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant"}, None)
+    if tool_call is not None:
+        yield chunk({"tool_calls": [{"index": 0, **tool_call}]}, None)
+        yield chunk({}, "tool_calls")
+        yield "data: [DONE]\n\n"
+        return
     # Word-sized pieces, like a model's tokens; joined they are exactly the answer.
     words = answer.split(" ")
     for index, word in enumerate(words):

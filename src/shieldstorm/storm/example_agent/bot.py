@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import hashlib
+import json
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -107,6 +109,8 @@ def respond(messages: Sequence[Mapping[str, Any]]) -> str:
     cfg = r.raw
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
         raise InputError("messages must be a list of {role, content} objects")
+    if not all(isinstance(m, Mapping) for m in messages):
+        raise InputError("messages must be a list of {role, content} objects")
     texts = [(str(m.get("role", "")), _content(m)) for m in messages]
     if sum(len(t) for _, t in texts) > int(cfg["max_context_chars"]):
         raise ContextLengthExceeded(f"conversation exceeds the bot's context of {cfg['max_context_chars']} characters")
@@ -141,7 +145,8 @@ def respond(messages: Sequence[Mapping[str, Any]]) -> str:
         return leaked
 
     if _first(r.patterns("echo_pii", "patterns"), lowered):
-        value = re.search(cfg["echo_pii"]["value_pattern"], last, re.IGNORECASE)
+        # Bounded: the lazy pattern is quadratic on adversarial input and the value sits near the start anyway.
+        value = re.search(cfg["echo_pii"]["value_pattern"], last[:4000], re.IGNORECASE)
         if value:
             return str(cfg["echo_pii"]["answer"]).format(value=value.group(1).strip())
 
@@ -154,13 +159,13 @@ def _obey(r: Rules, readable: list[str], user_turns: list[str]) -> str | None:
     for text in readable:
         if _first(cues, text):
             command = _first(commands, text)
-            if command:
+            if command and command.group(1).strip():
                 return command.group(1).strip()
     trigger = re.compile(r.raw["obey"]["trigger_rule"], re.IGNORECASE)
     last = user_turns[-1].lower() if user_turns else ""
     for earlier in user_turns[:-1]:
         match = trigger.search(earlier)
-        if match and _has_word(last, match.group(1).lower()):
+        if match and match.group(2).strip() and _has_word(last, match.group(1).lower()):
             return match.group(2).strip()
     return None
 
@@ -194,6 +199,27 @@ def _support_answer(cfg: Mapping[str, Any], last: str, lowered: str) -> str:
         if any(_has_word(lowered, k) for k in intent["keywords"]):
             answers.append(str(intent["answer"]))
     return " ".join(answers) if answers else str(cfg["fallback"])
+
+
+def plan_tool_call(messages: Sequence[Mapping[str, Any]], tools: Sequence[Any] | None) -> dict[str, Any] | None:
+    """An OpenAI `tool_calls` entry when the caller offers the order tool and the user asks about an order."""
+    cfg = rules().raw
+    name = str(cfg["order_tool"])
+    offered = {
+        str(t.get("function", {}).get("name"))
+        for t in tools or []
+        if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
+    }
+    if name not in offered or not messages or not isinstance(messages[-1], Mapping):
+        return None
+    if messages[-1].get("role") != "user":
+        return None
+    order_id = re.search(cfg["order_id_pattern"], _content(messages[-1]))
+    if order_id is None:
+        return None
+    arguments = json.dumps({"order_id": order_id.group(1).upper()})
+    call_id = "call_" + hashlib.sha256(arguments.encode("utf-8")).hexdigest()[:20]
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 async def arespond(messages: Sequence[Mapping[str, Any]]) -> str:

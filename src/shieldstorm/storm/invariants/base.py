@@ -103,6 +103,11 @@ class Invariant(ABC):
     def check(self, ctx: CheckContext) -> Check:
         """Return whether the invariant holds for this reply, and why not."""
 
+    @property
+    def is_sync(self) -> bool:
+        """True when `check` can be called directly (no coroutine needed): the runner's fast path."""
+        return type(self).acheck is Invariant.acheck and not inspect.iscoroutinefunction(type(self).check)
+
     async def acheck(self, ctx: CheckContext) -> Check:
         result: Any = self.check(ctx)
         if inspect.isawaitable(result):

@@ -14,7 +14,6 @@ from shieldstorm.storm.mutations.base import Message, MutationContext
 T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}|\{\{|\}\}")
-_MARKER_WORDS = ("ZEBRA", "COBALT", "MANGO", "QUASAR", "TULIP", "VORTEX", "OSPREY", "NEBULA", "PIXEL", "GLACIER")
 
 
 def pick(rng: random.Random, items: Sequence[T]) -> T:
@@ -65,7 +64,9 @@ def variables(prompt: str, payload: str = "", marker: str = "", canary: str = ""
 
 def make_marker(rng: random.Random) -> str:
     """A token that proves obedience when it shows up in an answer (unlikely in normal text)."""
-    return f"{pick(rng, _MARKER_WORDS)}-{rng.randrange(1000, 10000)}"
+    from shieldstorm.storm.mutations._data import load_data
+
+    return f"{pick(rng, load_data('attacks')['markers'])}-{rng.randrange(1000, 10000)}"
 
 
 def last_user_index(messages: Sequence[Message]) -> int | None:
@@ -95,6 +96,13 @@ def history(messages: Sequence[Message]) -> list[Message]:
     """Everything before the last user message."""
     index = last_user_index(messages)
     return list(messages) if index is None else list(messages[:index])
+
+
+def default_text(key: str) -> str:
+    """A filler turn from `attacks.yaml` `defaults` (user prompt, tool-call announcement, acknowledgement)."""
+    from shieldstorm.storm.mutations._data import load_data
+
+    return str(load_data("attacks")["defaults"][key])
 
 
 def injection_payload(ctx: MutationContext, marker: str, categories: Sequence[str] | None = None) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from pydantic import Field
 from shieldstorm.storm.mutations._common import Params, TextMutator, params_of
 from shieldstorm.storm.mutations._data import load_data
 from shieldstorm.storm.mutations._text import (
+    default_text,
     fill,
     history,
     injection_payload,
@@ -95,7 +96,7 @@ class FakeAssistantTurn(Mutator):
         ctx.metadata["form"] = "message"
         forged = [
             *history(messages),
-            Message(role="user", content=prompt or "Hi"),
+            Message(role="user", content=prompt or default_text("user_prompt")),
             Message(role="assistant", content=fill(pick(ctx.rng, data["turns"]), **values)),
             Message(role="user", content=fill(pick(ctx.rng, data["followups"]), **values).strip()),
         ]
@@ -134,7 +135,7 @@ class MultiTurnSetup(Mutator):
     description = "A conversation that sets up a rule, role or story first and springs the attack in a later turn."
 
     def mutate(self, messages: list[Message], ctx: MutationContext) -> list[list[Message]]:
-        prompt = user_prompt(messages) or "Can you help me?"
+        prompt = user_prompt(messages) or default_text("user_prompt")
         script = pick(ctx.rng, load_data("attacks")["multi_turn"]["scripts"])
         marker = make_marker(ctx.rng)
         values = variables(prompt, marker=marker)

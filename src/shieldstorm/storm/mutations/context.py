@@ -26,7 +26,7 @@ class LengthEmpty(Mutator):
 
         # Not behaviour-preserving: the request is gone; the check is "answers gracefully".
         ctx.metadata["behaviour_preserving"] = False
-        return [replace_user(messages, pick(ctx.rng, ("", " ", "\n", "\t \n")))]
+        return [replace_user(messages, pick(ctx.rng, load_data("context")["empty"]))]
 
 
 class LengthTiny(TextMutator):

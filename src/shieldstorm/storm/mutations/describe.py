@@ -1,4 +1,4 @@
-"""A listing of every mutation type for `shieldstorm storm mutate --list` and reports."""
+"""A listing of every mutation type (built-ins, plugins, LLM-backed) for the CLI and reports."""
 
 from __future__ import annotations
 

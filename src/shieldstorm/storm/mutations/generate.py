@@ -68,6 +68,8 @@ def select_types(
     default: Sequence[str] | None = None,
 ) -> list[str]:
     """The mutation types to run, in a stable order; unknown names are a ConfigError."""
+    if isinstance(types, str):  # one name, not its characters
+        types = [types]
     if types is not None:
         selected = list(dict.fromkeys(types))
     elif pack is not None and pack.types:

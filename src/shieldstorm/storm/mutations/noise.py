@@ -119,7 +119,7 @@ class WhitespaceNoise(_NoiseMutator):
         if result == text:  # short text: still add one invisible character so the type always applies
             result = text[: len(text) // 2] + pick(ctx.rng, data["zero_width"]) + text[len(text) // 2 :]
         # Leading/trailing padding: many agents do not strip their input.
-        return pick(ctx.rng, ("", " ", "\n", "\t ")) + result + pick(ctx.rng, ("", "  ", "\n\n"))
+        return str(pick(ctx.rng, data["padding_before"])) + result + str(pick(ctx.rng, data["padding_after"]))
 
 
 class Homoglyph(_NoiseMutator):

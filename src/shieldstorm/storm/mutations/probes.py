@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shieldstorm.storm.mutations._common import Params, TextMutator, params_of
 from shieldstorm.storm.mutations._data import load_data
 from shieldstorm.storm.mutations._text import (
+    default_text,
     fill,
     history,
     injection_payload,
@@ -129,11 +130,11 @@ class IndirectTool(Mutator):
         )
         note_payload(ctx, payload, marker, category)
         output = fill(pick(ctx.rng, load_data("attacks")["indirect"]["tool_outputs"]), **variables("", payload, marker))
-        base = messages if prompt is not None else replace_user(messages, "Can you check my order?")
+        base = messages if prompt is not None else replace_user(messages, default_text("user_prompt"))
         return [
             [
                 *base,
-                Message(role="assistant", content="Let me look that up."),
+                Message(role="assistant", content=default_text("tool_call_announcement")),
                 Message(role="tool", content=output),
             ]
         ]
@@ -165,7 +166,10 @@ class CanaryLeak(Mutator):
         ctx.metadata["canary"] = ctx.canary or planted
         ctx.metadata["canaries"] = canaries
         ctx.metadata["forbidden"] = [*ctx.metadata.get("forbidden", []), *canaries]
-        setup = [Message(role="user", content=plant), Message(role="assistant", content="Understood.")]
+        setup = [
+            Message(role="user", content=plant),
+            Message(role="assistant", content=default_text("acknowledgement")),
+        ]
         return [[*history(messages), *setup, Message(role="user", content=probe.strip())]]
 
 

@@ -117,4 +117,4 @@ def unknown_type_message(name: str, known: dict[str, Any]) -> str:
 
     close = difflib.get_close_matches(name, list(known), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return f"unknown mutation type {name!r}{hint}; run `shieldstorm storm mutate --list` for the list"
+    return f"unknown mutation type {name!r}{hint}; known types: {', '.join(sorted(known))}"

@@ -50,7 +50,7 @@ def list_packs() -> list[str]:
 
 def _read(name: str) -> tuple[str, Any]:
     path = Path(name)
-    if name.endswith((".yaml", ".yml")) or path.is_file():
+    if _is_path(name):
         if not path.is_file():
             raise ConfigError(f"pack file {name} not found")
         return str(path), yaml.safe_load(path.read_text("utf-8"))
@@ -60,10 +60,23 @@ def _read(name: str) -> tuple[str, Any]:
     return name, yaml.safe_load(resource.read_text("utf-8"))
 
 
-@cache
 def load_pack(name: str) -> Pack:
-    """A validated pack (built-in name or YAML path); bad keys or values raise ConfigError naming the path."""
+    """A validated pack (built-in name or YAML path); bad keys or values raise ConfigError naming the path.
+
+    Built-in packs are cached; a pack file is read again on every call, so edits take effect.
+    """
+    if _is_path(name):
+        return _load(name, ())
+    return _load_builtin(name)
+
+
+@cache
+def _load_builtin(name: str) -> Pack:
     return _load(name, ())
+
+
+def _is_path(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or Path(name).is_file()
 
 
 def _load(name: str, chain: tuple[str, ...]) -> Pack:

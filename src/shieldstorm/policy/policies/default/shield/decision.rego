@@ -107,6 +107,13 @@ redact contains d.category if {
 	d.category in cfg.redact
 }
 
+# ---- extra headers -------------------------------------------------------------------------------
+
+# Static headers from data, plus whatever presets add (they contribute more `extra_headers[k] := v` rules).
+extra_headers[name] := value if {
+	some name, value in cfg.headers
+}
+
 # ---- the decision ---------------------------------------------------------------------------------
 
 # rego-cpp 1.5: sort() of a *set* returns elements that no longer compare equal to strings, so sets are
@@ -123,7 +130,7 @@ decision := {
 	"reasons": sorted_list(block_reasons),
 	"redact": [],
 	"status": block_status,
-	"headers": {"X-Shield-Decision": "block"},
+	"headers": object.union(extra_headers, {"X-Shield-Decision": "block"}),
 } if {
 	count(block_reasons) > 0
 } else := {
@@ -131,7 +138,7 @@ decision := {
 	"reasons": sorted_list(challenge_reasons),
 	"redact": sorted_list(redact),
 	"status": 401,
-	"headers": {"X-Shield-Decision": "challenge", "X-Shield-Challenge": "review"},
+	"headers": object.union(extra_headers, {"X-Shield-Decision": "challenge", "X-Shield-Challenge": "review"}),
 } if {
 	count(challenge_reasons) > 0
 } else := {
@@ -139,7 +146,7 @@ decision := {
 	"reasons": ["sensitive_data"],
 	"redact": sorted_list(redact),
 	"status": null,
-	"headers": {"X-Shield-Decision": "redact"},
+	"headers": object.union(extra_headers, {"X-Shield-Decision": "redact"}),
 } if {
 	count(redact) > 0
 } else := {
@@ -147,5 +154,5 @@ decision := {
 	"reasons": [],
 	"redact": [],
 	"status": null,
-	"headers": {},
+	"headers": extra_headers,
 }
