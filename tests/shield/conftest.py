@@ -133,3 +133,14 @@ async def start_shield() -> AsyncIterator[ShieldFactory]:
         handle.server.should_exit = True
     for handle in running:
         await asyncio.wait_for(handle.task, 10)
+
+
+@pytest.fixture(scope="session")
+def _shield_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shield-data")
+
+
+@pytest.fixture(autouse=True)
+def _shared_pattern_cache(_shield_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One data dir for the Shield's tests: the compiled pattern database (seconds to build) is cached there."""
+    monkeypatch.setenv("SHIELDSTORM_DATA_DIR", str(_shield_data_dir))

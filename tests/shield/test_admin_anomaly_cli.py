@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -42,7 +43,7 @@ async def test_admin_api_is_authenticated_and_reports(upstream: Upstream, start_
                 assert response.status == 401
             async with session.get(admin + "/decisions?action=block", headers=auth) as response:
                 decisions = await response.json()
-            assert decisions[0]["action"] == "block" and decisions[0]["patterns"] == ["TST-INJ-001"]
+            assert decisions[0]["action"] == "block" and "TST-INJ-001" in decisions[0]["patterns"]
             async with session.get(admin + "/config", headers=auth) as response:
                 assert (await response.json())["upstream"]["url"] == upstream.url
             async with session.post(admin + "/patterns/reload", headers=auth) as response:
@@ -74,31 +75,40 @@ def test_exported_forest_scores_like_scikit_learn(tmp_path: Path):
     assert loaded.score([30.0, 8.0, 1.0, 12.0]) > 0.6 > loaded.score(rows[0])
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shieldstorm", *args], capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def shared_data_dir() -> Path:
+    """Subprocesses share the tests' data dir so the compiled pattern database is built once, not per test."""
+    return Path(os.environ["SHIELDSTORM_DATA_DIR"])
 
 
-def test_shield_check_validates_configs(tmp_path: Path):
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHIELDSTORM_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "shieldstorm", *args], capture_output=True, text=True, timeout=180,
+                          env=env)
+
+
+def test_shield_check_validates_configs(tmp_path: Path, shared_data_dir: Path):
     good = tmp_path / "shield.yaml"
     good.write_text("mode: openai\nupstream:\n  url: http://127.0.0.1:9/v1\nrisk:\n  block_threshold: 0.9\n")
-    result = run_cli("shield", "check", "-c", str(good))
+    result = run_cli(shared_data_dir, "shield", "check", "-c", str(good))
     assert result.returncode == 0, result.stderr
     assert "ok: mode=openai" in result.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("mode: proxy\nupstream:\n  url: http://x\nrate_limit:\n  bakend: redis\n")
-    result = run_cli("shield", "check", "-c", str(bad))
+    result = run_cli(shared_data_dir, "shield", "check", "-c", str(bad))
     assert result.returncode == 2
     assert "rate_limit.bakend" in result.stderr and "Traceback" not in result.stderr
-    result = run_cli("shield", "check")
+    result = run_cli(shared_data_dir, "shield", "check")
     assert result.returncode == 2 and "needs upstream.url" in result.stderr
 
 
-def test_train_anomaly_cli(tmp_path: Path):
+def test_train_anomaly_cli(tmp_path: Path, shared_data_dir: Path):
     pytest.importorskip("sklearn")
     rng = random.Random(2)
     features = tmp_path / "features.jsonl"
     features.write_text("\n".join(json.dumps([rng.random(), rng.gauss(0, 1), rng.random(), 6.0])
                                   for _ in range(50)))
-    result = run_cli("shield", "train-anomaly", str(features), "-o", str(tmp_path / "forest.json"), "--trees", "10")
+    output = tmp_path / "forest.json"
+    result = run_cli(shared_data_dir, "shield", "train-anomaly", str(features), "-o", str(output), "--trees", "10")
     assert result.returncode == 0, result.stderr
     assert ExportedForest.load(tmp_path / "forest.json").score([0.5, 0.0, 0.5, 6.0]) < 0.7

@@ -1,35 +1,33 @@
-"""`shieldstorm demo` (interim): scan the bundled sample file and print the findings table."""
+"""`shieldstorm demo`: the example agent stormed directly and through the Shield, compared in one HTML report."""
 
 from __future__ import annotations
 
-from importlib import resources
+import asyncio
+from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.rule import Rule
-from rich.text import Text
 
 
-def demo() -> None:
-    """Scan a bundled sample (attacks, PII, secrets and benign text) with the built-in patterns."""
-    from shieldstorm.detect import Detector
-    from shieldstorm.detect.cli_support import findings_table, print_result
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the HTML report")] = Path(
+        "shieldstorm-demo.html"),
+    seed: Annotated[int, typer.Option(help="Storm seed (same seed, same cases)")] = 42,
+    progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+) -> None:
+    """Start the example agent, run Storm against it directly and through the Shield, and write the comparison."""
+    from shieldstorm.shield.demo import Children, run_demo, sigterm_as_interrupt
 
-    sample = resources.files("shieldstorm.detect.data").joinpath("sample.txt").read_text("utf-8")
-    console = Console()
-    detector = Detector.default()
-    console.print(Rule(f"ShieldStorm detect demo: {len(detector.patterns)} patterns, engine {detector.engine}"))
-    result = detector.scan(sample)
-    console.print(findings_table(result, source=sample, title="Findings in the bundled sample"))
-    print_result(console, result.model_copy(update={"findings": []}))
-    console.print(Rule("Per line"))
-    for n, line in enumerate(sample.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        r = detector.scan(line)
-        console.print(Text(f"{n:>3} {r.verdict.value:<6} risk {r.risk:.2f}  {line[:90]}"))
-    console.print(Rule("Redacted (placeholders)"))
-    console.print(Text(detector.redact(sample, result=result).text))
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
+    with sigterm_as_interrupt(), Children() as children:
+        try:
+            report = asyncio.run(run_demo(output, children=children, seed=seed, progress=progress, say=say))
+        except KeyboardInterrupt:
+            say("interrupted: stopping the agent and the Shield")
+            raise typer.Exit(130) from None
+    typer.echo(str(report.resolve()))
 
 
 def register(app: typer.Typer) -> None:

@@ -78,6 +78,7 @@ def create_admin_app(shield: ShieldApp) -> FastAPI:
     async def credits_balance(tenant: str) -> dict[str, Any]:
         if shield.credits is None:
             raise HTTPException(404, "credits are not enabled")
-        return {"tenant": tenant, "balance": await shield.credits.balance(tenant)}
+        balance = await shield.credits.balance(tenant)
+        return balance.model_dump()  # type: ignore[no-any-return]
 
     return api

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from shieldstorm.shield.audit_sink import AuditSink
 from shieldstorm.shield.config import ShieldConfig
+from shieldstorm.shield.credits_gate import CreditsGate
 from shieldstorm.shield.extract import parse_json, set_at, walk_strings
 from shieldstorm.shield.metrics import ShieldMetrics
 from shieldstorm.shield.pipeline import Decision, Pipeline, RequestInfo
@@ -104,7 +105,7 @@ class ShieldApp:
         self.proxies = TrustedProxies(config.server.trusted_proxies)
         self.upstream_label = "authz" if self.upstream is None else self.upstream.base
         self.started = time.time()
-        self.credits: Any = None
+        self.credits: CreditsGate | None = CreditsGate(config.credits) if config.credits.enabled else None
         self._lifespans = 0
 
     def _session_for_jwks(self) -> aiohttp.ClientSession:
@@ -117,12 +118,16 @@ class ShieldApp:
         self._lifespans += 1
         if self._lifespans == 1:
             await self.audit.open()
+            if self.credits is not None:
+                await self.credits.open()
 
     async def shutdown(self) -> None:
         self._lifespans -= 1
         if self._lifespans > 0:
             return
         await self.audit.close()
+        if self.credits is not None:
+            await self.credits.close()
         if self.upstream is not None:
             await self.upstream.close()
         if self._jwks_session is not None:
@@ -212,13 +217,36 @@ class ShieldApp:
         await self.audit.record(summary, mode=self.config.mode, method=method, path=path, client_ip=client_ip)
         if not decision.forward:
             out_headers = decision.response_headers()
+            if self._refuse_as_completion(decision):
+                extracted = decision.extracted
+                await send_refusal(send, decision, out_headers, stream=bool(extracted and extracted.stream),
+                                   model=extracted.model if extracted else None)
+                return
             await send_simple(send, *json_error_from(decision, out_headers))
             return
+        if self.credits is not None and decision.identity is not None:
+            extracted = decision.extracted
+            chars = sum(len(s.text) for s in extracted.segments) if extracted else 0
+            amount = self.credits.cost(path, method, extracted.model if extracted else None, chars)
+            key = headers.get("idempotency-key", "")[:128] or f"shield:{info.correlation_id}"
+            charge = await self.credits.charge(decision.identity.tenant, amount, key)
+            if not charge.ok:
+                body = json.dumps({**(charge.body or {}), "correlation_id": info.correlation_id}).encode()
+                raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                raw_headers += [(k.lower().encode(), v.encode()) for k, v in charge.headers.items()]
+                await send_simple(send, charge.status, raw_headers, body)
+                return
+            decision.headers.update(charge.headers)
         if self.config.mode == "authz":
             raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in decision.response_headers().items()]
             await send_simple(send, 200, [*raw, (b"content-length", b"0")], b"")
             return
         await self._forward(scope, send, info, decision)
+
+    def _refuse_as_completion(self, decision: Decision) -> bool:
+        return (self.config.mode == "openai" and self.config.openai_refusals
+                and decision.error_type in ("blocked", "challenge", "response_blocked")
+                and decision.extracted is not None and decision.extracted.is_openai)
 
     async def _forward(self, scope: Scope, send: Send, info: RequestInfo, decision: Decision) -> None:
         assert self.upstream is not None
@@ -288,7 +316,13 @@ class ShieldApp:
             await self._record_response(info, decision, action, reasons, categories)
         if action == "block":
             blocked = _response_decision(decision, reasons, categories)
-            await send_simple(send, *json_error_from(blocked, {"X-Correlation-Id": decision.correlation_id}))
+            blocked.extracted = decision.extracted
+            headers_out = {"X-Correlation-Id": decision.correlation_id, "X-Shield-Decision": "block"}
+            if self._refuse_as_completion(blocked):
+                model = decision.extracted.model if decision.extracted else None
+                await send_refusal(send, blocked, headers_out, stream=False, model=model)
+                return
+            await send_simple(send, *json_error_from(blocked, headers_out))
             return
         await send_simple(send, status, [*headers, *_length(len(body))], body)
 
@@ -338,6 +372,12 @@ class ShieldApp:
             error = {"error": {"type": "response_blocked", "message": "Response cut off by the ShieldStorm gateway.",
                                "reasons": blocked.reasons, "correlation_id": decision.correlation_id}}
             payload = json.dumps(error).encode()
+            if is_sse and self.config.mode == "openai" and self.config.openai_refusals:
+                # LLM clients understand a content_filter finish better than an unknown error event.
+                chunk = {"id": f"shield-{decision.correlation_id}", "object": "chat.completion.chunk",
+                         "choices": [{"index": 0, "delta": {"content": REFUSAL_TEXT},
+                                      "finish_reason": "content_filter"}]}
+                payload = json.dumps(chunk).encode()
             final = b"data: " + payload + b"\n\ndata: [DONE]\n\n" if is_sse else b"\n" + payload
             await send({"type": "http.response.body", "body": final})
             return
@@ -389,6 +429,33 @@ def _response_decision(request: Decision, reasons: list[str], categories: list[s
     return Decision(action=action, status=502 if action == "block" else 200, risk=1.0 if action == "block" else 0.5,
                     reasons=reasons, correlation_id=request.correlation_id, error_type="response_blocked",
                     identity=request.identity, categories=categories, direction="response")
+
+
+REFUSAL_TEXT = "I can't help with that request."
+
+
+async def send_refusal(send: Send, decision: Decision, headers: dict[str, str], *, stream: bool,
+                       model: str | None) -> None:
+    """An OpenAI-compatible refusal: finish_reason `content_filter`, reasons in a `shield` field (no content)."""
+    identifier = f"shield-{decision.correlation_id}"
+    created = int(time.time())
+    shield_info = {"decision": decision.action, "reasons": decision.reasons, "correlation_id": decision.correlation_id}
+    if stream:
+        chunk = {"id": identifier, "object": "chat.completion.chunk", "created": created, "model": model or "shield",
+                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": REFUSAL_TEXT},
+                              "finish_reason": "content_filter"}], "shield": shield_info}
+        body = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+        content_type = b"text/event-stream"
+    else:
+        completion = {"id": identifier, "object": "chat.completion", "created": created, "model": model or "shield",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": REFUSAL_TEXT},
+                                   "finish_reason": "content_filter"}],
+                      "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "shield": shield_info}
+        body = json.dumps(completion).encode()
+        content_type = b"application/json"
+    raw = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send_simple(send, 200, raw, body)
 
 
 def json_error_from(decision: Decision, headers: dict[str, str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

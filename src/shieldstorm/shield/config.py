@@ -207,6 +207,11 @@ class DetectionConfig(_Strict):
 
 class ShieldConfig(_Strict):
     mode: Mode = "proxy"
+    openai_refusals: bool = Field(
+        default=True,
+        description="openai mode: a blocked chat completion is answered as a 200 completion with a refusal and "
+        "finish_reason `content_filter` (what LLM clients expect) instead of an HTTP error",
+    )
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)

@@ -8,6 +8,8 @@ If the policy package is unavailable, the documented threshold decision of `risk
 from __future__ import annotations
 
 import importlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,7 +24,23 @@ class Scanner(Protocol):
     def redact(self, text: str, mode: str = ...) -> Any: ...
 
 
-def build_detector(config: DetectionConfig) -> Scanner:
+_detectors: dict[str, Scanner] = {}
+_detectors_lock = threading.Lock()
+
+
+def build_detector(config: DetectionConfig, *, fresh: bool = False) -> Scanner:
+    """Detectors are immutable once built, so Shields in one process share one per pattern directory (building
+    compiles a Hyperscan database: up to seconds). `fresh=True` (pattern reload) always rebuilds."""
+    key = str(config.patterns_dir or "")
+    with _detectors_lock:
+        if not fresh and key in _detectors:
+            return _detectors[key]
+        detector = _build(config)
+        _detectors[key] = detector
+        return detector
+
+
+def _build(config: DetectionConfig) -> Scanner:
     detector_class: Any = importlib.import_module("shieldstorm.detect").Detector
     if config.patterns_dir is not None:
         return detector_class.from_paths([config.patterns_dir])  # type: ignore[no-any-return]
@@ -30,15 +48,47 @@ def build_detector(config: DetectionConfig) -> Scanner:
 
 
 class DetectionEngine:
+    """The detector plus a bounded cache of scan results by exact text.
+
+    Chat traffic repeats itself: the same system prompt, tool definitions and conversation history arrive with
+    every turn. The detector is deterministic for a given pattern set, so a repeated text reuses its result; the
+    cache is replaced with the detector on reload.
+    """
+
+    CACHE_ENTRIES = 4096
+    CACHE_MAX_CHARS = 16_384
+
     def __init__(self, config: DetectionConfig) -> None:
         self.config = config
         self.detector = build_detector(config)
         self.generation = 1
+        self._cache: OrderedDict[str, ScanResult] = OrderedDict()
+
+    def scan_many(self, texts: list[str]) -> list[ScanResult]:
+        cache = self._cache
+        results: list[ScanResult | None] = []
+        missing: list[int] = []
+        for index, text in enumerate(texts):
+            hit = cache.get(text)
+            if hit is not None:
+                cache.move_to_end(text)
+            else:
+                missing.append(index)
+            results.append(hit)
+        if missing:
+            fresh = self.detector.scan_many([texts[i] for i in missing])
+            for index, result in zip(missing, fresh, strict=True):
+                results[index] = result
+                if len(texts[index]) <= self.CACHE_MAX_CHARS:
+                    cache[texts[index]] = result
+            while len(cache) > self.CACHE_ENTRIES:
+                cache.popitem(last=False)
+        return [r for r in results if r is not None]
 
     def reload(self) -> int:
         """Rebuild from the pattern files and swap in; a broken pattern set raises and keeps the old one."""
-        fresh = build_detector(self.config)
-        self.detector = fresh
+        detector = build_detector(self.config, fresh=True)
+        self.detector, self._cache = detector, OrderedDict()
         self.generation += 1
         return self.generation
 

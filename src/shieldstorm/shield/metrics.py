@@ -53,6 +53,7 @@ class ShieldMetrics:
         self.stream_cutoffs = Counter("shieldstorm_shield_stream_cutoffs", "Streamed responses cut off mid-stream",
                                       ["reason"], registry=r)
         self._tenants: set[str] = set()
+        self._stage_children: dict[str, Any] = {}
         self.tracer = trace.get_tracer("shieldstorm.shield")
 
     def tenant_label(self, tenant: str) -> str:
@@ -65,12 +66,21 @@ class ShieldMetrics:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[Any]:
+        histogram = self._stage_children.get(name)
+        if histogram is None:
+            histogram = self._stage_children[name] = self.stage_seconds.labels(name)
         started = time.perf_counter()
+        if not tracing_enabled():  # no provider installed: skip even the no-op span machinery on the hot path
+            try:
+                yield None
+            finally:
+                histogram.observe(time.perf_counter() - started)
+            return
         with self.tracer.start_as_current_span(f"shield.{name}") as span:
             try:
                 yield span
             finally:
-                self.stage_seconds.labels(name).observe(time.perf_counter() - started)
+                histogram.observe(time.perf_counter() - started)
 
     def record_decision(self, action: str, tenant: str, categories: list[str], direction: str = "request") -> None:
         label = self.tenant_label(tenant)
@@ -79,6 +89,12 @@ class ShieldMetrics:
 
 
 _tracing_configured = False
+
+
+def tracing_enabled() -> bool:
+    """True once an SDK tracer provider is installed (by configure_tracing or by the embedding application)."""
+    provider = trace.get_tracer_provider()
+    return _tracing_configured or not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 def configure_tracing() -> str | None:

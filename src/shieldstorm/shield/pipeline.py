@@ -162,6 +162,18 @@ def merge_scans(segment_sources: list[str], results: list[ScanResult]) -> tuple[
     return risk, attack, verdict, detections
 
 
+def policy_detections(detections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per distinct finding type (the same pattern hit in five messages is one fact for the policy):
+    a smaller input document converts and evaluates faster in rego-cpp."""
+    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for d in detections:
+        key = (d["pattern_id"], d["kind"], d["category"], d["severity"], d["entity"])
+        if key not in unique:
+            unique[key] = {"pattern_id": key[0], "kind": key[1], "category": key[2], "severity": key[3],
+                           "entity": key[4], "source": d["source"]}
+    return list(unique.values())
+
+
 def detection_reasons(detections: list[dict[str, Any]], limit: int = 8) -> list[str]:
     seen: dict[tuple[str, str, str], None] = {}
     for d in detections:
@@ -201,7 +213,7 @@ class Pipeline:
             "path": info.path.split("?", 1)[0],
             "headers": {name: info.headers[name] for name in allow if name in info.headers},
             "client_ip": info.client_ip,
-            "detections": detections,
+            "detections": policy_detections(detections),
             "categories": sorted({d["category"] for d in detections}),
             "attack": attack,
             "verdict": verdict,
@@ -247,7 +259,7 @@ class Pipeline:
         # 4. detection
         with m.stage("detection"):
             segments = extracted.segments
-            results = self.detection.detector.scan_many([s.text for s in segments]) if segments else []
+            results = self.detection.scan_many([s.text for s in segments]) if segments else []
             detector_risk, attack, verdict, detections = merge_scans([s.source for s in segments], results)
         # 5. request signals
         with m.stage("signals"):

@@ -41,13 +41,14 @@ class ResponseInspector:
         self.detection = detection
         self.policy = policy
 
-    def inspect(self, text: str, canaries: list[str], *, protected_prefix: int = 0) -> TextVerdict:
+    def inspect(self, text: str, canaries: list[str], *, protected_prefix: int = 0, cached: bool = True) -> TextVerdict:
         """Decide on one text. Findings ending before `protected_prefix` were already released (streams)."""
         for canary in canaries:
             position = text.find(canary)
             if position != -1 and position + len(canary) > protected_prefix:
                 return TextVerdict("block", text, ["canary from the system prompt in the response"], ["canary"])
-        result = self.detection.detector.scan_many([text])[0]
+        # Stream windows are unique texts: they bypass the scan cache instead of evicting useful entries from it.
+        result = (self.detection.scan_many if cached else self.detection.detector.scan_many)([text])[0]
         findings = [f for f in result.findings if str(f.kind) in ("pii", "secret") and f.end > protected_prefix]
         if not findings:
             return TextVerdict("allow", text)
@@ -93,7 +94,7 @@ class StreamGuard:
 
     def _release(self, final: bool) -> str:
         context = self.tail + self.pending
-        verdict = self.inspector.inspect(context, self.canaries, protected_prefix=len(self.tail))
+        verdict = self.inspector.inspect(context, self.canaries, protected_prefix=len(self.tail), cached=False)
         if verdict.action == "block":
             raise ResponseBlocked(verdict.reasons)
         cut = len(self.pending) if final else max(len(self.pending) - self.holdback, 0)
