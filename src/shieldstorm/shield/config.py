@@ -197,8 +197,17 @@ class CreditsConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
-    directory: Path | None = Field(default=None, description="Rego bundle directory; default: built-in policy")
+    directory: Path | None = Field(default=None, description="Rego bundle (directory or archive) trusted at start; "
+                                   "default: the built-in Shield policy")
     fail_mode: Literal["closed", "open"] = "closed"
+    source: str | None = Field(default=None, description="Hot reload: bundle directory, archive or bundle-server URL "
+                               "polled in the background (verified, tested, then swapped in atomically)")
+    follow_database: bool = Field(default=False, description="Hot reload from `policy activate` history instead")
+    database_url: str | None = None
+    public_keys: list[Path] = Field(default_factory=list, description="PEM keys that may sign reloaded bundles")
+    require_signature: bool = True
+    shadow_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    poll_seconds: float = Field(default=15.0, gt=0)
 
 
 class DetectionConfig(_Strict):
