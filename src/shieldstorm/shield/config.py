@@ -93,6 +93,11 @@ class ExtractionConfig(_Strict):
     format: Literal["auto", "openai", "paths", "raw"] = "auto"
     json_paths: list[str] = Field(default_factory=list, description="e.g. `input.text`, `messages[*].content`")
     scan_raw_text: bool = Field(default=True, description="Scan non-JSON text bodies as one text")
+    trust_system_prompt: bool = Field(
+        default=True,
+        description="PII/secrets in the system prompt are the operator's own: not redacted and not a reason to "
+        "redact (injection patterns in it still count)",
+    )
     max_segments: int = Field(default=512, ge=1)
 
 

@@ -261,6 +261,8 @@ class Pipeline:
             segments = extracted.segments
             results = self.detection.scan_many([s.text for s in segments]) if segments else []
             detector_risk, attack, verdict, detections = merge_scans([s.source for s in segments], results)
+            if self.config.extraction.trust_system_prompt:
+                detections = [d for d in detections if not (d["source"] == "system" and d["kind"] in SENSITIVE_KINDS)]
         # 5. request signals
         with m.stage("signals"):
             signals = None
@@ -306,10 +308,13 @@ class Pipeline:
             return str(detector.redact(raw[0].text).text).encode() if raw else body
         document = extracted.document
         for segment in extracted.segments:
-            if segment.path and segment.source != "tool_definition":
-                redacted = detector.redact(segment.text)
-                if redacted.replacements:
-                    set_at(document, segment.path, redacted.text)
+            if not segment.path or segment.source == "tool_definition":
+                continue
+            if segment.source == "system" and self.config.extraction.trust_system_prompt:
+                continue
+            redacted = detector.redact(segment.text)
+            if redacted.replacements:
+                set_at(document, segment.path, redacted.text)
         return json.dumps(document, ensure_ascii=False).encode()
 
     def canaries_for(self, extracted: Extracted | None) -> list[str]:
