@@ -14,6 +14,7 @@ Reasons name categories, pattern ids and message roles only: never the matched t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -274,7 +275,7 @@ class Pipeline:
             risk = composite_risk(self.config.risk, detector_risk, signals.anomaly if signals else 0.0, rate.pressure)
             document = self.policy_input(info, identity, risk=risk, attack=attack, detections=detections, rate=rate,
                                          extracted=extracted, signals=signals, verdict=verdict)
-            gate = self.policy.evaluate(document)
+            gate = await asyncio.to_thread(self.policy.evaluate, document)
         # 7. decision
         with m.stage("decision"):
             decision = self._finish(info, identity, rate, extracted, signals, risk, detections, gate)
