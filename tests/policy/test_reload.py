@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -163,6 +164,7 @@ def test_replicas_in_separate_processes_converge(
     pubkey.write_bytes(public)
     server.publish(make_bundle("20", key=private))
     ports = [free_port() for _ in range(3)]
+    audit_url = f"sqlite:///{tmp_path / 'audit.db'}"
     replicas = [
         subprocess.Popen(
             [
@@ -179,11 +181,14 @@ def test_replicas_in_separate_processes_converge(
                 "0.2",
                 "--max-delay",
                 "0.6",
+                # One replica audits its activations (an audit log is one writer per database).
+                *(["--audit-url", audit_url] if index == 0 else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "SHIELDSTORM_DATA_DIR": str(tmp_path / "replica-state")},
         )
-        for port in ports
+        for index, port in enumerate(ports)
     ]
     try:
         for port in ports:
@@ -215,6 +220,14 @@ def test_replicas_in_separate_processes_converge(
             replica.terminate()
         for replica in replicas:
             replica.wait(timeout=10)
+    from shieldstorm.audit.log import AuditLog
+
+    log = AuditLog.open(audit_url, data_dir=tmp_path / "replica-state", checkpoint_interval=None)
+    try:
+        activated = [e.event.data["revision"] for e in log.entries() if e.event.event_type == "policy.activated"]
+    finally:
+        log.close()
+    assert activated == ["20", "21"]
 
 
 def test_database_source_follows_activation_and_rollback(tmp_path: Path, keys: tuple[bytes, bytes]) -> None:

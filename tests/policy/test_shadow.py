@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,28 @@ from tests.policy.helpers import make_bundle
 TRAFFIC = [{"risk": r / 10} for r in range(10)]
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from shieldstorm.cli.main import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str]) -> Ran:
+    """The real command tree in-process (subprocess CLI runs are covered in test_cli.py): user errors map to
+    exit code 2 and one line, as `cli.main.main` does."""
+    from typer.testing import CliRunner
+
+    from shieldstorm.cli.main import _register_all, app
+    from shieldstorm.errors import ShieldStormError
+
+    _register_all()
+    result = CliRunner().invoke(app, list(args), env=env)
+    if isinstance(result.exception, ShieldStormError):
+        return Ran(2, result.stdout, f"error: {result.exception}")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, "")
 
 
 def test_shadow_divergences_recorded_and_reported(database_url: str, tmp_path: Path) -> None:

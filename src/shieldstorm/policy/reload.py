@@ -285,15 +285,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-delay", type=float, default=10.0)
     parser.add_argument("--max-delay", type=float, default=20.0)
     parser.add_argument("--shadow", help="candidate bundle evaluated beside the active one (never enforced)")
+    parser.add_argument("--audit-url", help="audit activations/rejections to this database (AuditLog)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     holder = PolicyHolder(PolicyEngine.default())
+    audit = None
+    if args.audit_url:
+        from shieldstorm.audit.log import AuditLog
+
+        audit = AuditLog.open(args.audit_url)
     manager = PolicyManager(
         holder,
         None,
         public_keys=[Path(p).read_bytes() for p in args.pubkey],
         require_signature=not args.allow_unsigned,
         run_tests=not args.skip_tests,
+        audit=audit,
     )
     watcher = PolicyWatcher(source_for(args.source), manager, min_delay=args.min_delay, max_delay=args.max_delay)
     if args.shadow:
@@ -309,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         watcher.stop()
         if server is not None:
             server.shutdown()
+        if audit is not None:
+            audit.close()
     return 0
 
 

@@ -45,6 +45,7 @@ class PolicyRuntime:
         database_url: str | None = None,
         audit: Any | None = None,
         shadow_sample_rate: float = 0.0,
+        shadow_in_background: bool = False,
         min_delay: float = 10.0,
         max_delay: float = 20.0,
     ) -> PolicyRuntime:
@@ -55,7 +56,7 @@ class PolicyRuntime:
             if bundle is not None
             else PolicyEngine.default(fail_mode=fail_mode, presets=presets)
         )
-        holder = PolicyHolder(engine)
+        holder = PolicyHolder(engine, shadow_in_background=shadow_in_background)
         store = None
         if database_url is not None or follow_database or shadow_sample_rate > 0:
             from shieldstorm.policy.store import PolicyStore
