@@ -42,10 +42,8 @@ def test_init_run_report_history_compare_round_trip(tmp_path: Path) -> None:
     assert document["total"] == len(document["results"]) > 40
     assert {"mutation_type", "input", "output", "passed", "failures"} <= set(document["results"][0])
     leaks = [r for r in document["results"] if any(f["invariant"] == "no_system_prompt_leak" for f in r["failures"])]
-    assert leaks and all(
     reasons = [f["reason"] for r in leaks for f in r["failures"] if f["invariant"] == "no_system_prompt_leak"]
     assert leaks and all("canary" in reason or "system prompt" in reason for reason in reasons)
-    )
 
     second = cli("run", "--no-progress", "--json-out", "b.json", "--concurrency", "3", cwd=tmp_path)
     assert second.returncode == 1
