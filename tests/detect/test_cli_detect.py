@@ -108,3 +108,12 @@ def test_demo_runs() -> None:
     out = run("demo")
     assert out.returncode == 0, out.stderr
     assert b"Findings in the bundled sample" in out.stdout
+
+
+def test_patterns_compile_warms_the_cache(tmp_path: Path) -> None:
+    env = {**os.environ, "SHIELDSTORM_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([EXE, "patterns", "compile", *P], capture_output=True, timeout=300, env=env)
+    assert first.returncode == 0 and b"compiled in" in first.stdout, first.stderr
+    assert list(tmp_path.glob("hs-*.db"))
+    second = subprocess.run([EXE, "patterns", "compile", *P], capture_output=True, timeout=300, env=env)
+    assert b"loaded from cache" in second.stdout
