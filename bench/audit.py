@@ -174,7 +174,7 @@ def build_tree(url: str, state: Path, leaves: int) -> AuditLog:
         log.append_many(events)
         if start and start % 200_000 == 0:
             print(f"  ... {start:,} leaves ({time.perf_counter() - started:.0f} s)", flush=True)
-    if leaves > have:
+    if leaves > have or not log.checkpoints():
         log.checkpoint()
         print(f"  built {leaves - have:,} leaves in {time.perf_counter() - started:.1f} s")
     return log
@@ -327,7 +327,9 @@ def main() -> None:
                     )
         if not args.skip_tree:
             tree_db = args.tree_db or root / "tree.db"
-            results["tree"] = bench_proofs_and_verify(f"sqlite:///{tree_db}", root / "state", args.leaves, args.proofs)
+            # a kept tree keeps its signing key beside it, so its checkpoints still verify in the next run
+            tree_state = tree_db.parent / f"{tree_db.stem}-state" if args.tree_db else root / "state"
+            results["tree"] = bench_proofs_and_verify(f"sqlite:///{tree_db}", tree_state, args.leaves, args.proofs)
     print("\n== targets")
     if "sqlite" in results:
         lite = results["sqlite"]

@@ -47,6 +47,21 @@ def wait_for_port(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
+def wait_for_postgres(url: str, timeout: float = 60.0) -> bool:
+    """The port opens before recovery/start-up ends ("the database system is starting up"): wait for a session."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(url, connect_timeout=3) as connection:
+                connection.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            time.sleep(0.1)
+    return False
+
+
 def _pg_binary(name: str) -> str | None:
     found = shutil.which(name)
     if found:
@@ -99,7 +114,11 @@ class ThrowawayPostgres:
         if not wait_for_port(self.port):
             self.stop()
             raise RuntimeError("throwaway postgres did not start")
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if not wait_for_postgres(url):
+            self.stop()
+            raise RuntimeError("throwaway postgres listens but does not accept connections")
+        return url
 
     def halt(self) -> None:
         """Stop the server with a fast shutdown (open connections are cut), keeping its data for `resume()`."""

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from shieldstorm.cli.main import _register_all, app
 from shieldstorm.errors import InputError, ServiceUnavailableError
 
 
-def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     _register_all()
     return CliRunner().invoke(app, ["credits", *args], env=env)
 

@@ -210,3 +210,29 @@ async def test_every_movement_is_an_audit_event(database_url: str, tmp_path: Pat
     finally:
         ledger.close()
         audit.close()
+
+
+async def test_retry_completes_the_audit_trail_after_an_audit_failure(database_url: str, tmp_path: Path) -> None:
+    from shieldstorm.errors import ServiceUnavailableError
+
+    broken = AuditLog.open(database_url, data_dir=tmp_path / "state", checkpoint_interval=None)
+    broken.close()  # appends now fail after the ledger committed the movement
+    ledger = CreditsLedger.open(database_url, audit=broken)
+    try:
+        await ledger.topup("acme", 10, idempotency_key="inv-1")
+    except ServiceUnavailableError:
+        pass
+    else:
+        raise AssertionError("a closed audit log must surface as an error")
+    audit = AuditLog.open(database_url, data_dir=tmp_path / "state", checkpoint_interval=None)
+    try:
+        ledger.audit = audit
+        again = await ledger.topup("acme", 10, idempotency_key="inv-1")  # the client's retry
+        assert again.replayed and (await ledger.balance("acme")).available == 10
+        events = [entry.event for entry in audit.entries()]
+        assert [e.event_id for e in events] == [f"credits.{again.id}"]
+        await ledger.topup("acme", 10, idempotency_key="inv-1")
+        assert audit.size == 1
+    finally:
+        ledger.close()
+        audit.close()

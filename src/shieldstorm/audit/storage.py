@@ -60,6 +60,17 @@ def driver_query(connection: Connection, sql: str, params: Sequence[Any]) -> lis
         cursor.close()
 
 
+def driver_execute(connection: Connection, sql: str, params: Sequence[Any]) -> None:
+    """Like driver_query, for statements without results."""
+    if connection.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+    finally:
+        cursor.close()
+
+
 def lookup_nodes(connection: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
     """Fetch perfect-subtree hashes (level 0 from audit_leaves, others from audit_nodes) in ONE query."""
     leaf_indices = [index for level, index in wanted if level == 0]
@@ -108,8 +119,9 @@ def existing_indices(connection: Connection, event_ids: Iterable[str]) -> dict[s
     found: dict[str, int] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
-        query = sa.select(schema.leaves.c.event_id, schema.leaves.c.idx).where(schema.leaves.c.event_id.in_(chunk))
-        found.update({event_id: int(idx) for event_id, idx in connection.execute(query)})
+        marks = ", ".join("?" * len(chunk))  # placeholders only; ids travel as parameters
+        rows = driver_query(connection, f"SELECT event_id, idx FROM audit_leaves WHERE event_id IN ({marks})", chunk)  # noqa: S608
+        found.update({str(event_id): int(idx) for event_id, idx in rows})
     return found
 
 
@@ -125,7 +137,7 @@ class TreeWriter:
         An event id already in the log (a replay, a retry) is not appended again: its existing index is returned.
         The cached right edge is only advanced by `commit_succeeded` once the transaction commits.
         """
-        connection.execute(sa.update(schema.head).where(schema.head.c.id == 1).values(size=schema.head.c.size))
+        driver_execute(connection, "UPDATE audit_head SET size = size WHERE id = 1", ())  # takes the write lock
         size, _ = read_head(connection)
         compact = self.compact
         if compact is None or compact.size != size:
@@ -154,8 +166,8 @@ class TreeWriter:
             insert_tuples(connection, schema.leaves, LEAF_COLUMNS, leaf_rows)
             if node_rows:
                 insert_tuples(connection, schema.nodes, NODE_COLUMNS, node_rows)
-            connection.execute(
-                sa.update(schema.head).where(schema.head.c.id == 1).values(size=working.size, root=working.root())
+            driver_execute(
+                connection, "UPDATE audit_head SET size = ?, root = ? WHERE id = 1", (working.size, working.root())
             )
         self._pending = working
         return indices

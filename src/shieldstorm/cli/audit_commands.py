@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -55,6 +54,12 @@ def _data_dir(data_dir: Path | None) -> Path:
     return data_dir or database.data_dir()
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    from shieldstorm.audit.log import is_unavailable as unavailable
+
+    return unavailable(exc)
+
+
 @contextmanager
 def _log(url: str | None, data_dir: Path | None, signing_key: Path | None) -> Iterator[AuditLog]:
     from shieldstorm.audit.log import AuditLog
@@ -69,8 +74,10 @@ def _log(url: str | None, data_dir: Path | None, signing_key: Path | None) -> It
     )
     try:
         yield log
-    except sa.exc.OperationalError as exc:
-        raise ServiceUnavailableError(f"audit database unreachable: {exc.orig}") from exc
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise ServiceUnavailableError(f"audit database unreachable: {exc}") from exc
+        raise
     finally:
         log.close()
 
@@ -122,8 +129,10 @@ def verify(
     try:
         database.migrate(engine)
         report = verify_log(engine, verifier, extra_checkpoints=notes)
-    except sa.exc.OperationalError as exc:
-        raise ServiceUnavailableError(f"audit database unreachable: {exc.orig}") from exc
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise ServiceUnavailableError(f"audit database unreachable: {exc}") from exc
+        raise
     finally:
         engine.dispose()
     if as_json:

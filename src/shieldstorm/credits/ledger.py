@@ -185,8 +185,11 @@ class CreditsLedger:
             raise ServiceUnavailableError(f"credits database unreachable: {exc.orig}") from exc
 
     async def _audit(self, movement: Movement) -> None:
-        """Every movement is also an audit event; its id is derived from the movement so re-sending is harmless."""
-        if self.audit is None or movement.replayed:
+        """Every movement is also an audit event; its id is derived from the movement so re-sending is harmless.
+
+        Replays re-send too: if the first attempt committed the movement but failed before its audit event was
+        durable, the client's retry (same idempotency key) completes the audit trail; the log stores an id once."""
+        if self.audit is None:
             return
         from shieldstorm.audit.events import AuditEvent
 
