@@ -276,7 +276,8 @@ def run_bench(args: argparse.Namespace) -> None:
 def report(results: dict[str, dict[str, Any]], policy: dict[str, float], args: argparse.Namespace) -> None:
     bare = results["bare proxy"]
     lines = [f"load generator: {'wrk' if shutil.which('wrk') else 'aiohttp subprocess'}, {args.connections} "
-             f"connections x {args.duration:.0f} s (throughput), 1 connection (latency); {os.cpu_count()} cores",
+             f"connections x {args.duration:.0f} s (throughput), 1 connection (latency); {os.cpu_count()} cores, "
+             f"load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
              "",
              "| target | body | req/s | p50 ms | p99 ms | req/s vs bare | p99 @1 conn ms | added p99 ms |",
              "|---|---|---|---|---|---|---|---|"]

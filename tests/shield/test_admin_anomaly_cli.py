@@ -112,3 +112,15 @@ def test_train_anomaly_cli(tmp_path: Path, shared_data_dir: Path):
     result = run_cli(shared_data_dir, "shield", "train-anomaly", str(features), "-o", str(output), "--trees", "10")
     assert result.returncode == 0, result.stderr
     assert ExportedForest.load(tmp_path / "forest.json").score([0.5, 0.0, 0.5, 6.0]) < 0.7
+
+
+def test_serve_on_a_busy_port_is_one_line(shared_data_dir: Path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli(shared_data_dir, "shield", "serve", "--upstream", "http://127.0.0.1:9", "--port", str(port))
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

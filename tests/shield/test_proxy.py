@@ -175,3 +175,17 @@ async def test_health_readiness_and_metrics(upstream: Upstream, start_shield: Sh
             'tenant="anonymous"} 1.0') in metrics
     for stage in ("identity", "rate_limit", "extraction", "detection", "signals", "policy", "decision"):
         assert f'shieldstorm_shield_stage_seconds_count{{stage="{stage}"}}' in metrics
+
+
+async def test_system_prompt_pii_is_trusted_but_user_pii_is_redacted(upstream: Upstream, start_shield: ShieldFactory):
+    shield = await start_shield(base_config(upstream.url))
+    body = chat(("system", "Escalate to ops@example.org."), ("user", "hello"))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(shield.url + CHAT, json=body) as response:
+            assert response.headers["X-Shield-Decision"] == "allow"
+        body["messages"][1]["content"] = "I am zed@example.org"  # type: ignore[index]
+        async with session.post(shield.url + CHAT, json=body) as response:
+            assert response.headers["X-Shield-Decision"] == "redact"
+    forwarded = json.loads(upstream.requests[-1]["body"])
+    assert forwarded["messages"][0]["content"] == "Escalate to ops@example.org."
+    assert forwarded["messages"][1]["content"] == "I am [EMAIL_1]"

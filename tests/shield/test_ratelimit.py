@@ -55,7 +55,7 @@ async def test_redis_gcra_is_exact_under_concurrency(redis_url: str, redis_prefi
 @pytest.mark.redis
 async def test_redis_multi_key_commit_is_all_or_nothing(redis_url: str, redis_prefix: str):
     limiter = RedisLimiter(redis_url, prefix=redis_prefix, timeout=2.0)
-    tenant = RateKey("tenant", "t", LimitConfig(rate=100, burst=5))
+    tenant = RateKey("tenant", "t", LimitConfig(rate=1, period=60, burst=5))  # no refill during the test
     tight = RateKey("principal", "t/p", LimitConfig(rate=1, period=60, burst=1))
     try:
         assert (await limiter.check([tenant, tight])).allowed

@@ -232,3 +232,21 @@ async def test_python_multi_turn_plays_each_turn(tmp_path: Path) -> None:
     run = await run_storm(config, progress=False, mutators={"shout": TEST_MUTATORS["shout"]})
     assert run.baselines[0].output == "turn 3 after 2 replies: three"
     assert run.results[0].output == "turn 3 after 2 replies: THREE"
+
+
+async def test_target_url_repoints_http_agents_only(tmp_path: Path) -> None:
+    async def direct(request: web.Request) -> web.Response:
+        return web.json_response({"output": "direct"})
+
+    async def shielded(request: web.Request) -> web.Response:
+        return web.json_response({"output": "through shield"})
+
+    with serve({"/agent": direct}) as first, serve({"/agent": shielded}) as second:
+        config = config_for({"type": "http", "url": f"{first}/agent"}, tmp_path)
+        run = await run_storm(
+            config, progress=False, mutators={"shout": TEST_MUTATORS["shout"]}, target_url=f"{second}/agent"
+        )
+        assert run.results[0].output == "through shield"
+        assert run.agent == f"http {second}/agent"
+    with pytest.raises(ConfigError, match="only applies to http and openai agents"):
+        build_agent(config_for({"type": "python", "callable": "x:y"}, tmp_path), target_url="http://x")

@@ -42,9 +42,8 @@ def test_init_run_report_history_compare_round_trip(tmp_path: Path) -> None:
     assert document["total"] == len(document["results"]) > 40
     assert {"mutation_type", "input", "output", "passed", "failures"} <= set(document["results"][0])
     leaks = [r for r in document["results"] if any(f["invariant"] == "no_system_prompt_leak" for f in r["failures"])]
-    assert leaks and all(
-        "CANARY-7F3A9C21" in r["output"] or "system prompt" in r["failures"][0]["reason"] or True for r in leaks
-    )
+    reasons = [f["reason"] for r in leaks for f in r["failures"] if f["invariant"] == "no_system_prompt_leak"]
+    assert leaks and all("canary" in reason or "system prompt" in reason for reason in reasons)
 
     second = cli("run", "--no-progress", "--json-out", "b.json", "--concurrency", "3", cwd=tmp_path)
     assert second.returncode == 1
@@ -61,6 +60,10 @@ def test_init_run_report_history_compare_round_trip(tmp_path: Path) -> None:
     history = cli("history", "--json", cwd=tmp_path)
     runs = json.loads(history.stdout)
     assert [r["run_id"] for r in runs] == [b["run_id"], document["run_id"]]
+    table = cli("history", cwd=tmp_path)
+    assert table.returncode == 0 and document["run_id"] in table.stdout and "example-support-bot" in table.stdout
+    text = cli("compare", "latest~1", "latest", cwd=tmp_path)
+    assert text.returncode == 0 and "newly failing: 0" in text.stdout and "fixed: 0" in text.stdout
     compared = cli("compare", "latest~1", "latest", "--json", "--html", "cmp.html", cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr
     delta = json.loads(compared.stdout)

@@ -111,3 +111,26 @@ async def test_openai_agent_multi_turn_and_tool_calls(tmp_path: Path) -> None:
     assert run.baselines[0].passed, run.baselines[0].failures
     assert run.results[0].passed, run.results[0].failures
     assert run.results[0].output.startswith("Refunds are processed")
+
+
+async def test_real_mutators_reproducible_across_concurrency(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "agent": {"type": "python", "callable": "shieldstorm.storm.example_agent:arespond"},
+            "system_prompt": SECRET_SYSTEM_PROMPT,
+            "canary": "CANARY-7731",
+            "golden": [{"id": "refund", "prompt": HOSTILE}, {"id": "multi", "turns": ["hi", "where is order 12345?"]}],
+            "invariants": [{"type": "output_not_empty"}],
+        },
+        base_dir=tmp_path,
+    )
+    first = await run_storm(config, seed=11, progress=False, concurrency=16)
+    second = await run_storm(config, seed=11, progress=False, concurrency=1)
+    assert first.total > 40
+
+    def inputs(run: Any) -> bytes:
+        return json.dumps([r["input"] for r in json.loads(to_json(run))["results"]], ensure_ascii=False).encode()
+
+    assert inputs(first) == inputs(second)
+    assert [r.id for r in first.results] == [r.id for r in second.results]
+    assert [r.output for r in first.results] == [r.output for r in second.results]  # a deterministic agent

@@ -56,7 +56,7 @@ def create_admin_app(shield: ShieldApp) -> FastAPI:
         holder = shield.pipeline.policy.holder
         if holder is not None:
             status["swaps"] = holder.swaps
-            status["divergences"] = [d.as_dict() for d in list(holder.divergences)[-20:]]
+            status["recent_divergences"] = [d.as_dict() for d in list(holder.divergences)[-20:]]
         return status
 
     @api.get("/status", dependencies=guard, summary="Readiness, rate limiter and audit state")

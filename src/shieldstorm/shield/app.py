@@ -117,6 +117,7 @@ class ShieldApp:
         # Idempotent: the HTTP/3 listener runs the same app's lifespan a second time.
         self._lifespans += 1
         if self._lifespans == 1:
+            await asyncio.to_thread(self.pipeline.policy.start)
             await self.audit.open()
             if self.credits is not None:
                 await self.credits.open()
@@ -125,6 +126,7 @@ class ShieldApp:
         self._lifespans -= 1
         if self._lifespans > 0:
             return
+        await asyncio.to_thread(self.pipeline.policy.stop)
         await self.audit.close()
         if self.credits is not None:
             await self.credits.close()

@@ -93,6 +93,11 @@ class ExtractionConfig(_Strict):
     format: Literal["auto", "openai", "paths", "raw"] = "auto"
     json_paths: list[str] = Field(default_factory=list, description="e.g. `input.text`, `messages[*].content`")
     scan_raw_text: bool = Field(default=True, description="Scan non-JSON text bodies as one text")
+    trust_system_prompt: bool = Field(
+        default=True,
+        description="PII/secrets in the system prompt are the operator's own: not redacted and not a reason to "
+        "redact (injection patterns in it still count)",
+    )
     max_segments: int = Field(default=512, ge=1)
 
 
@@ -197,8 +202,17 @@ class CreditsConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
-    directory: Path | None = Field(default=None, description="Rego bundle directory; default: built-in policy")
+    directory: Path | None = Field(default=None, description="Rego bundle (directory or archive) trusted at start; "
+                                   "default: the built-in Shield policy")
     fail_mode: Literal["closed", "open"] = "closed"
+    source: str | None = Field(default=None, description="Hot reload: bundle directory, archive or bundle-server URL "
+                               "polled in the background (verified, tested, then swapped in atomically)")
+    follow_database: bool = Field(default=False, description="Hot reload from `policy activate` history instead")
+    database_url: str | None = None
+    public_keys: list[Path] = Field(default_factory=list, description="PEM keys that may sign reloaded bundles")
+    require_signature: bool = True
+    shadow_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    poll_seconds: float = Field(default=15.0, gt=0)
 
 
 class DetectionConfig(_Strict):

@@ -130,6 +130,7 @@ def storm_config(agent_url: str, seed: int) -> Any:
     data["canary"] = bot["canary"]
     data["history"] = {"enabled": False}
     data.setdefault("run", {})["seed"] = seed
+    data["run"]["concurrency"] = 8  # two servers and Storm share this machine: less queueing, steadier latency
     return parse_config(data, source="demo")
 
 

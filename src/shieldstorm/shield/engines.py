@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shieldstorm.detect.models import ScanResult
+from shieldstorm.errors import ConfigError
 from shieldstorm.shield.config import DetectionConfig, PolicyConfig, RiskConfig
 from shieldstorm.shield.risk import threshold_decision
 
@@ -111,19 +112,35 @@ class PolicyGate:
         self.config = config
         self.risk = risk
         self.holder: Any = None
+        self.runtime: Any = None
         self.unavailable_reason: str | None = None
         try:
-            engine_module = importlib.import_module("shieldstorm.policy.engine")
-            holder_module = importlib.import_module("shieldstorm.policy.holder")
+            runtime_module = importlib.import_module("shieldstorm.policy.runtime")
         except ImportError as exc:
             self.unavailable_reason = f"policy engine not installed ({exc.name})"
             return
-        engine_class = engine_module.PolicyEngine
-        if config.directory is not None:
-            engine = engine_class.from_directory(config.directory)
-        else:
-            engine = engine_class.default(fail_mode=config.fail_mode)
-        self.holder = holder_module.PolicyHolder(engine)
+        keys = []
+        for path in config.public_keys:
+            try:
+                keys.append(path.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"policy.public_keys: cannot read {path}: {exc.strerror}") from exc
+        self.runtime = runtime_module.PolicyRuntime.create(
+            bundle=config.directory, source=config.source, follow_database=config.follow_database,
+            public_keys=keys or None, require_signature=config.require_signature, fail_mode=config.fail_mode,
+            database_url=config.database_url, shadow_sample_rate=config.shadow_sample_rate,
+            min_delay=config.poll_seconds, max_delay=config.poll_seconds * 1.5,
+        )
+        self.holder = self.runtime.holder
+
+    def start(self) -> None:
+        """Begin hot reload (first poll is synchronous: call it off the event loop)."""
+        if self.runtime is not None:
+            self.runtime.start()
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
 
     @property
     def kind(self) -> str:
@@ -147,14 +164,7 @@ class PolicyGate:
         )
 
     def status(self) -> dict[str, Any]:
-        if self.holder is None:
+        if self.runtime is None:
             return {"kind": "thresholds", "reason": self.unavailable_reason}
-        engine = self.holder.engine
-        candidate = getattr(self.holder, "candidate", None)
-        return {
-            "kind": "rego",
-            "revision": getattr(engine, "revision", None),
-            "digest": getattr(engine, "digest", None),
-            "fail_mode": self.config.fail_mode,
-            "candidate": getattr(candidate, "revision", None) if candidate is not None else None,
-        }
+        status: dict[str, Any] = {"kind": "rego", **self.runtime.status()}
+        return status

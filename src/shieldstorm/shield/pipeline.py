@@ -14,6 +14,7 @@ Reasons name categories, pattern ids and message roles only: never the matched t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -261,6 +262,8 @@ class Pipeline:
             segments = extracted.segments
             results = self.detection.scan_many([s.text for s in segments]) if segments else []
             detector_risk, attack, verdict, detections = merge_scans([s.source for s in segments], results)
+            if self.config.extraction.trust_system_prompt:
+                detections = [d for d in detections if not (d["source"] == "system" and d["kind"] in SENSITIVE_KINDS)]
         # 5. request signals
         with m.stage("signals"):
             signals = None
@@ -272,7 +275,7 @@ class Pipeline:
             risk = composite_risk(self.config.risk, detector_risk, signals.anomaly if signals else 0.0, rate.pressure)
             document = self.policy_input(info, identity, risk=risk, attack=attack, detections=detections, rate=rate,
                                          extracted=extracted, signals=signals, verdict=verdict)
-            gate = self.policy.evaluate(document)
+            gate = await asyncio.to_thread(self.policy.evaluate, document)
         # 7. decision
         with m.stage("decision"):
             decision = self._finish(info, identity, rate, extracted, signals, risk, detections, gate)
@@ -306,10 +309,13 @@ class Pipeline:
             return str(detector.redact(raw[0].text).text).encode() if raw else body
         document = extracted.document
         for segment in extracted.segments:
-            if segment.path and segment.source != "tool_definition":
-                redacted = detector.redact(segment.text)
-                if redacted.replacements:
-                    set_at(document, segment.path, redacted.text)
+            if not segment.path or segment.source == "tool_definition":
+                continue
+            if segment.source == "system" and self.config.extraction.trust_system_prompt:
+                continue
+            redacted = detector.redact(segment.text)
+            if redacted.replacements:
+                set_at(document, segment.path, redacted.text)
         return json.dumps(document, ensure_ascii=False).encode()
 
     def canaries_for(self, extracted: Extracted | None) -> list[str]:

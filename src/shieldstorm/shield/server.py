@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from typing import Any
 
 import uvicorn
 
-from shieldstorm.errors import ConfigError
+from shieldstorm.errors import ConfigError, ServiceUnavailableError
 from shieldstorm.shield.app import ShieldApp, create_app
 from shieldstorm.shield.config import ShieldConfig
 from shieldstorm.shield.metrics import configure_tracing
@@ -39,8 +40,24 @@ def uvicorn_config(app: Any, config: ShieldConfig, *, host: str, port: int, log_
     return uv
 
 
+def check_listen(host: str, port: int, what: str) -> None:
+    """Fail with one clear line (not uvicorn's log + exit) when the address cannot be bound."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ServiceUnavailableError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
 async def serve(config: ShieldConfig, *, log_level: str = "warning", ready: asyncio.Event | None = None) -> None:
     """Run the Shield (and the admin API, and the QUIC listener when configured) until cancelled."""
+    check_listen(config.server.host, config.server.port, "server")
+    if config.admin.enabled:
+        check_listen(config.admin.host, config.admin.port, "admin")
     configure_tracing()
     shield = ShieldApp(config)
     app = create_app(config, shield)

@@ -12,6 +12,7 @@ and used in `storm.yaml` as `- type: my_check` with the fields of its `Config`.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -103,7 +104,7 @@ class Invariant(ABC):
     def check(self, ctx: CheckContext) -> Check:
         """Return whether the invariant holds for this reply, and why not."""
 
-    @property
+    @functools.cached_property
     def is_sync(self) -> bool:
         """True when `check` can be called directly (no coroutine needed): the runner's fast path."""
         return type(self).acheck is Invariant.acheck and not inspect.iscoroutinefunction(type(self).check)
