@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shieldstorm.detect.config import DetectorConfig
-from shieldstorm.detect.decode import find_payloads
+from shieldstorm.detect.decode import find_payloads, rot13_hinted
 from shieldstorm.detect.loader import Expression, PatternSet, ViewName, load_pattern_set
 from shieldstorm.detect.matcher import (
     HyperscanMatcher,
@@ -253,22 +253,29 @@ class Detector:
         seen: set[tuple[str, int, int]] = set()
         findings: list[Finding] = []
 
-        views: list[tuple[View, ViewName]] = [(raw_view(text), "raw")]
+        raw = raw_view(text)
+        raw_bytes = raw.text.encode("utf-8")
         norm = normalized_view(text)
-        views.append((norm, "norm"))
+        norm_bytes = norm.text.encode("utf-8")
+        views: list[tuple[View, bytes, ViewName]] = [(raw, raw_bytes, "raw"), (norm, norm_bytes, "norm")]
         if self.config.leetspeak:
-            leet = leet_view(norm)
+            leet = leet_view(norm, norm_bytes)
             if leet is not None:
-                views.append((leet, "norm"))
+                views.append((leet, leet.text.encode("utf-8"), "norm"))
 
-        for view, name in views:
-            vtext = view.text
-            for idx in matcher.hits(vtext, vtext.encode("utf-8"), name):
+        for view, encoded, name in views:
+            for idx in matcher.hits(view.text, encoded, name):
                 self._spans(pset, exprs[idx], view, text, seen, findings)
 
         if self.config.decode and depth < self.config.max_decode_depth and budget.candidates > 0:
             payloads = find_payloads(
-                text, min_length=self.config.min_encoded_length, limit=budget.candidates, rot13=self.config.rot13
+                text,
+                min_length=self.config.min_encoded_length,
+                limit=budget.candidates,
+                rot13=self.config.rot13,
+                hinted=rot13_hinted(norm.text),
+                # the raw view of ASCII text is the text itself: reuse its bytes for the candidate gate
+                encoded=raw_bytes if raw.text is text else None,
             )
             for p in payloads:
                 if budget.candidates <= 0 or len(p.text) > budget.chars:
