@@ -29,7 +29,8 @@ def serve(routes: dict[str, Handler]) -> Iterator[str]:
         app = web.Application()
         for path, handler in routes.items():
             app.router.add_post(path, handler)
-        runner = web.AppRunner(app, access_log=None)
+        # A short shutdown timeout: the deliberately slow handler must not hold the test up at teardown.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         runner_box["runner"] = runner
@@ -71,7 +72,7 @@ async def echo_handler(request: web.Request) -> web.Response:
     if "crash" in prompt.lower():
         return web.json_response({"error": "boom"}, status=500)
     if "slow" in prompt.lower():
-        await asyncio.sleep(1)
+        await asyncio.sleep(30)
     return web.json_response({"output": echo_logic(prompt), "echo": body})
 
 

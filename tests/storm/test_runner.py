@@ -55,7 +55,7 @@ async def test_http_run_scores_failures_and_escapes_template(tmp_path: Path) -> 
 async def test_agent_errors_and_timeouts_are_failures_with_cause(tmp_path: Path) -> None:
     with serve({"/agent": echo_handler}) as url:
         data = http_config(url, golden=[{"id": "c", "prompt": "please crash"}, {"id": "s", "prompt": "slow down"}])
-        data["run"] = {"timeout": 0.2}
+        data["run"] = {"timeout": 2.0}
         config = parse_config(data, base_dir=tmp_path)
         run = await run_storm(config, progress=False, mutators={"shout": TEST_MUTATORS["shout"]})
     errors = {r.golden_id: r.error for r in run.results}
