@@ -70,5 +70,5 @@ def main() -> None:
         # Standalone mode: Typer prints usage errors itself (exit 2) and handles Ctrl-C (exit 1).
         app()
     except ShieldStormError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

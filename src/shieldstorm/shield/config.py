@@ -204,7 +204,9 @@ class CreditsConfig(_Strict):
 class PolicyConfig(_Strict):
     directory: Path | None = Field(default=None, description="Rego bundle (directory or archive) trusted at start; "
                                    "default: the built-in Shield policy")
-    fail_mode: Literal["closed", "open"] = "closed"
+    # What a policy error or undefined result becomes. There is deliberately no "open": a broken policy must
+    # never turn into an allow. `challenge` is the softer option for deployments that can re-authenticate.
+    fail_mode: Literal["closed", "challenge"] = "closed"
     source: str | None = Field(default=None, description="Hot reload: bundle directory, archive or bundle-server URL "
                                "polled in the background (verified, tested, then swapped in atomically)")
     follow_database: bool = Field(default=False, description="Hot reload from `policy activate` history instead")
