@@ -28,6 +28,7 @@ from typing import Any
 
 from shieldstorm.detect import Detector, DetectorConfig
 from shieldstorm.detect.loader import load_pattern_set
+from shieldstorm.detect.matcher import HyperscanMatcher
 from shieldstorm.detect.normalize import normalized_view, raw_view
 
 _CORPUS = (
@@ -182,10 +183,10 @@ def main() -> None:
         Detector(config=DetectorConfig(engine="hyperscan", cache_dir=cache))
         report["compile_s_hyperscan_cached"] = time.perf_counter() - t0
         print(f"hyperscan from cache: {report['compile_s_hyperscan_cached'] * 1000:.1f} ms")
-    hs_db = detectors["hyperscan"]._snapshot.matcher._db
-    if hs_db is not None:
-        report["hyperscan_db_bytes"] = hs_db.size()
-        print(f"hyperscan database size: {hs_db.size() / 1024:.0f} KiB")
+    hs_matcher = detectors["hyperscan"]._snapshot.matcher
+    if isinstance(hs_matcher, HyperscanMatcher):
+        report["hyperscan_db_bytes"] = hs_matcher.database_bytes()
+        print(f"hyperscan database size: {hs_matcher.database_bytes() / 1024:.0f} KiB")
     relo = ReLoop()
     presidio = None if args.no_presidio else Presidio()
 
@@ -194,16 +195,18 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for size, repeat in plan:
         texts = [prose(size, seed) for seed in range(10)] + [mixed(size, 100 + seed) for seed in range(10)]
-        contenders: list[tuple[str, Callable[[str], object], int]] = [
-            ("hyperscan", detectors["hyperscan"].scan, repeat),
-            ("re2", detectors["re2"].scan, repeat),
-            ("python-re loop", relo, max(1, repeat // 20)),
+        # The slow baselines run on a sample of the texts (prose and mixed alike) so the run ends today.
+        sample = texts if size <= 500 else texts[:3] + texts[10:13] if size <= 5_000 else [texts[0], texts[10]]
+        contenders: list[tuple[str, Callable[[str], object], int, list[str]]] = [
+            ("hyperscan", detectors["hyperscan"].scan, repeat, texts),
+            ("re2", detectors["re2"].scan, repeat, texts),
+            ("python-re loop", relo, 1, sample),
         ]
         if presidio is not None:
-            contenders.append(("presidio (PII)", presidio, max(1, repeat // 20)))
-        for name, fn, rep in contenders:
-            fn(texts[0])
-            times = timeit(fn, texts, rep)
+            contenders.append(("presidio (PII)", presidio, 1, sample))
+        for name, fn, rep, inputs in contenders:
+            fn(inputs[0])
+            times = timeit(fn, inputs, rep)
             stats = summarize(times, size)
             rows.append({"size": size, "engine": name, "n": len(times), **stats})
             print(
@@ -241,6 +244,9 @@ def main() -> None:
             text = gen(n)
             for name, fn in (("hyperscan", detectors["hyperscan"].scan), ("re2", detectors["re2"].scan)):
                 entry[f"{name}_{n}_ms"] = min(timeit(fn, [text], 3)) * 1000
+            if n > 10_000 and entry["python-re_10000_ms"] > 2_000:
+                entry[f"python-re_{n}_ms"] = float("nan")  # already seconds at 10k: not worth the wait
+                continue
             t0 = time.perf_counter()
             relo(text)
             entry[f"python-re_{n}_ms"] = (time.perf_counter() - t0) * 1000

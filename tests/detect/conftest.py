@@ -13,9 +13,12 @@ ENGINES = ["hyperscan", "re2"]
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One compile cache for the whole session: tests build many detectors over the same pattern set.
-    return tmp_path_factory.mktemp("hs-cache")
+def cache_dir() -> Path:
+    # The per-user compile cache (content-addressed, so sharing it between runs is safe): the built-in
+    # database takes tens of seconds to compile once, then loads in ~0.1 s.
+    from shieldstorm.detect.matcher import default_cache_dir
+
+    return default_cache_dir()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def demo() -> None:
     console.print(Rule(f"ShieldStorm detect demo: {len(detector.patterns)} patterns, engine {detector.engine}"))
     result = detector.scan(sample)
     console.print(findings_table(result, source=sample, title="Findings in the bundled sample"))
-    print_result(console, result.model_copy(update={"findings": []}))
+    print_result(console, result, table=False)
     console.print(Rule("Per line"))
     for n, line in enumerate(sample.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):

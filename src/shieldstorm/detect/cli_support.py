@@ -55,8 +55,8 @@ def findings_table(result: ScanResult, source: str | None = None, title: str = "
     return table
 
 
-def print_result(console: Console, result: ScanResult, source: str | None = None) -> None:
-    if result.findings:
+def print_result(console: Console, result: ScanResult, source: str | None = None, *, table: bool = True) -> None:
+    if table and result.findings:
         console.print(findings_table(result, source))
     verdict = result.verdict.value
     line = Text.assemble(

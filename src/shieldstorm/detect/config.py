@@ -39,9 +39,12 @@ class DetectorConfig(BaseModel):
     attack_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     review_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     block_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
-    # Where compiled Hyperscan databases are cached (None: $SHIELDSTORM_DATA_DIR/cache or ~/.cache/shieldstorm).
+    # Where compiled Hyperscan databases are cached (None: $SHIELDSTORM_CACHE_DIR or ~/.cache/shieldstorm).
     cache_dir: str | None = None
     use_cache: bool = True
+    # engine="auto" with no cached database: serve with the RE2 Set at once and compile Hyperscan in a
+    # background thread, swapping it in when ready (identical results: both engines are tested).
+    background_compile: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> DetectorConfig:

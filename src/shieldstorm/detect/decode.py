@@ -9,21 +9,38 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 import re2
 
 # Linear-time RE2 scans for candidate tokens (the alternation order picks the most specific first).
-_CANDIDATES = re2.compile(
+_CANDIDATE_SOURCE = (
     r"(?P<hexesc>(?:\\x[0-9A-Fa-f]{2}){4,})"
     r"|(?P<hexsep>(?:(?:0x)?[0-9A-Fa-f]{2}[ :,]){7,}(?:0x)?[0-9A-Fa-f]{2})"
     r"|(?P<url>(?:[^\s%]{0,40}%[0-9A-Fa-f]{2}){3,}[^\s%]{0,40})"
-    r"|(?P<b64>[A-Za-z0-9+/_-]{12,}={0,2})"
+    r"|(?P<b64>[A-Za-z0-9+/_-]{MIN,}={0,2})"
 )
+
+
+@functools.cache
+def _candidates(min_length: int) -> tuple[Any, Any]:
+    """(finditer regex, one-pattern RE2 Set used as a cheap gate on the UTF-8 bytes)."""
+    source = _CANDIDATE_SOURCE.replace("MIN", str(min_length))
+    gate = re2.Set.SearchSet()
+    gate.Add(source)
+    gate.Compile()
+    return re2.compile(source), gate
 _HEX_ONLY = re2.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 _NON_HEX = re2.compile(r"[^0-9A-Fa-f]|0x")
-_ROT13_HINT = re2.compile(r"(?i)rot.?13|caesar|rotate each letter")
+_ROT13_HINTS = ("rot13", "rot-13", "rot 13", "rot_13", "caesar", "rotate each letter")
+
+
+def rot13_hinted(normalized: str) -> bool:
+    """Does the (lower-cased, normalised) text talk about rot13? Plain substring tests, no regex."""
+    return any(h in normalized for h in _ROT13_HINTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +95,34 @@ def _from_b64(token: str) -> tuple[str, str] | None:
     return ("base64", decoded) if decoded is not None else None
 
 
-def find_payloads(text: str, *, min_length: int, limit: int, rot13: str) -> list[Payload]:
-    """Decodable payloads in `text`, in order, at most `limit`."""
+def find_payloads(
+    text: str,
+    *,
+    min_length: int,
+    limit: int,
+    rot13: str,
+    hinted: bool = False,
+    encoded: bytes | None = None,
+    max_chars: int | None = None,
+) -> list[Payload]:
+    """Decodable payloads in `text`, in order, at most `limit`. `hinted`: the text mentions rot13.
+    Tokens that could not decode to at most `max_chars` characters are not decoded at all."""
     out: list[Payload] = []
     if limit <= 0:
         return out
-    for m in _CANDIDATES.finditer(text):
+    finder, gate = _candidates(min_length)
+    if gate.Match(encoded if encoded is not None else text.encode("utf-8")):
+        # Every supported encoding needs at least one input character per output character.
+        _scan_candidates(finder, text, limit, out, None if max_chars is None else max_chars * 4)
+    if rot13 == "always" or (rot13 == "hint" and hinted):
+        out.append(Payload(0, len(text), "rot13", codecs.decode(text, "rot13")))
+    return out[:limit]
+
+
+def _scan_candidates(finder: Any, text: str, limit: int, out: list[Payload], max_token: int | None) -> None:
+    for m in finder.finditer(text):
         token = m.group()
-        if len(token) < min_length and m.group("url") is None:
+        if max_token is not None and len(token) > max_token:
             continue
         s, e = m.span()
         if m.group("hexesc") is not None or m.group("hexsep") is not None:
@@ -93,7 +130,10 @@ def find_payloads(text: str, *, min_length: int, limit: int, rot13: str) -> list
             if decoded is not None:
                 out.append(Payload(s, e, "hex", decoded))
         elif m.group("url") is not None:
-            decoded_url = unquote(token, errors="strict") if _url_ok(token) else None
+            try:
+                decoded_url: str | None = unquote(token, errors="strict")
+            except UnicodeDecodeError:
+                decoded_url = None
             if decoded_url is not None and decoded_url != token:
                 out.append(Payload(s, e, "url", decoded_url))
         else:
@@ -101,15 +141,5 @@ def find_payloads(text: str, *, min_length: int, limit: int, rot13: str) -> list
             if got is not None:
                 out.append(Payload(s, e, got[0], got[1]))
         if len(out) >= limit:
-            return out
-    if rot13 == "always" or (rot13 == "hint" and _ROT13_HINT.search(text) is not None):
-        out.append(Payload(0, len(text), "rot13", codecs.decode(text, "rot13")))
-    return out[:limit]
+            return
 
-
-def _url_ok(token: str) -> bool:
-    try:
-        unquote(token, errors="strict")
-    except UnicodeDecodeError:
-        return False
-    return True

@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shieldstorm.detect.config import DetectorConfig
-from shieldstorm.detect.decode import find_payloads
+from shieldstorm.detect.decode import find_payloads, rot13_hinted
 from shieldstorm.detect.loader import Expression, PatternSet, ViewName, load_pattern_set
-from shieldstorm.detect.matcher import HyperscanMatcher, Re2SetMatcher, build_matcher, default_cache_dir
+from shieldstorm.detect.matcher import (
+    HyperscanMatcher,
+    Re2SetMatcher,
+    build_matcher,
+    default_cache_dir,
+    hyperscan_available,
+)
 from shieldstorm.detect.models import Finding, Redaction, ScanResult, Verdict
 from shieldstorm.detect.normalize import View, leet_view, normalized_view, raw_view
 from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
@@ -75,7 +81,9 @@ class Detector:
         self._builtins = builtins
         self._reload_lock = threading.Lock()
         self.last_reload_error: str | None = None
-        self._snapshot = self._build()
+        self._compiling: threading.Event | None = None
+        with self._reload_lock:  # a background compile must not see a half-built detector
+            self._snapshot = self._build()
 
     # ----------------------------------------------------------------------------------------------
     # construction and reload
@@ -101,8 +109,39 @@ class Detector:
         cache = None
         if self.config.use_cache:
             cache = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+        if self.config.engine == "auto" and hyperscan_available() and self.config.background_compile:
+            cached = HyperscanMatcher.load_cached(pset.expressions, cache)
+            if cached is not None or not pset.expressions:
+                return _Snapshot(pset, cached or build_matcher("re2", [], {}, None))
+            snapshot = _Snapshot(pset, Re2SetMatcher(pset.expressions, pset.origins))
+            self._start_background_compile(snapshot, cache)
+            return snapshot
         matcher = build_matcher(self.config.engine, pset.expressions, pset.origins, cache)
         return _Snapshot(pset, matcher)
+
+    def _start_background_compile(self, snapshot: _Snapshot, cache: Path | None) -> None:
+        done = threading.Event()
+        self._compiling = done
+
+        def work() -> None:
+            try:
+                matcher = HyperscanMatcher(snapshot.patterns.expressions, snapshot.patterns.origins, cache)
+            except Exception as exc:  # stay on RE2: the set is valid there, only Hyperscan refused it
+                log.warning("Hyperscan compile failed, staying on RE2: %s", exc)
+            else:
+                with self._reload_lock:
+                    # Only upgrade the snapshot it was built for (a reload may have replaced it).
+                    if self._snapshot is snapshot:
+                        self._snapshot = _Snapshot(snapshot.patterns, matcher)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="shieldstorm-hyperscan-compile", daemon=True).start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a background Hyperscan compile (engine="auto"); True when none is pending."""
+        pending = self._compiling
+        return True if pending is None else pending.wait(timeout)
 
     def reload(self) -> bool:
         """Rebuild from the pattern files. On error the previous database keeps serving and the
@@ -214,22 +253,30 @@ class Detector:
         seen: set[tuple[str, int, int]] = set()
         findings: list[Finding] = []
 
-        views: list[tuple[View, ViewName]] = [(raw_view(text), "raw")]
+        raw = raw_view(text)
+        raw_bytes = raw.text.encode("utf-8")
         norm = normalized_view(text)
-        views.append((norm, "norm"))
+        norm_bytes = norm.text.encode("utf-8")
+        views: list[tuple[View, bytes, ViewName]] = [(raw, raw_bytes, "raw"), (norm, norm_bytes, "norm")]
         if self.config.leetspeak:
-            leet = leet_view(norm)
+            leet = leet_view(norm, norm_bytes)
             if leet is not None:
-                views.append((leet, "norm"))
+                views.append((leet, leet.text.encode("utf-8"), "norm"))
 
-        for view, name in views:
-            vtext = view.text
-            for idx in matcher.hits(vtext, vtext.encode("utf-8"), name):
+        for view, encoded, name in views:
+            for idx in matcher.hits(view.text, encoded, name):
                 self._spans(pset, exprs[idx], view, text, seen, findings)
 
         if self.config.decode and depth < self.config.max_decode_depth and budget.candidates > 0:
             payloads = find_payloads(
-                text, min_length=self.config.min_encoded_length, limit=budget.candidates, rot13=self.config.rot13
+                text,
+                min_length=self.config.min_encoded_length,
+                limit=budget.candidates,
+                rot13=self.config.rot13,
+                hinted=rot13_hinted(norm.text),
+                # the raw view of ASCII text is the text itself: reuse its bytes for the candidate gate
+                encoded=raw_bytes if raw.text is text else None,
+                max_chars=budget.chars,
             )
             for p in payloads:
                 if budget.candidates <= 0 or len(p.text) > budget.chars:

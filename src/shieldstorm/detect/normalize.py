@@ -23,11 +23,17 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
+import re2
+
 # Python `re` is used here only with single character-class runs, which cannot backtrack; the pattern
 # database itself never runs on `re`.
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
 _SPACE_RUN = re.compile(r"  +")
+# An RE2 Set (a DFA, one C call on bytes), not `re`: this alternation is checked on every text.
+_LEET_MIX = re2.Set.SearchSet()
+_LEET_MIX.Add(r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b")
+_LEET_MIX.Compile()
 # ASCII whitespace -> " " (1:1, so CPython's fast ASCII translate applies), then controls removed if any.
 _ASCII_WS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"})
 _ASCII_CONTROLS = {c: None for c in [*range(0x00, 0x20), 0x7F]}
@@ -156,9 +162,12 @@ def leet_table() -> dict[int, str]:
 
 @cache
 def fold_raw_char(ch: str) -> str:
+    """Width folding for PII/secret matching: NFKC when it yields one character (full-width digits and
+    letters, mathematical alphanumerics), never an expansion ("″" stays, it does not become "′′")."""
     if _is_removed(ch):
         return ""
-    return unicodedata.normalize("NFKC", ch)
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if len(folded) == 1 else ch
 
 
 @cache
@@ -292,12 +301,26 @@ def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, i
     return b.segments
 
 
-def leet_view(view: View) -> View | None:
-    """The normalised view with leetspeak folded (same length, same offsets); None when unchanged."""
+def leet_view(view: View, encoded: bytes | None = None) -> View | None:
+    """The normalised view with leetspeak folded (same length, same offsets); None when no word mixes
+    letters with leetspeak characters (so "4 apples!" does not cost a third scan)."""
+    if not _LEET_MIX.Match(encoded if encoded is not None else view.text.encode("utf-8")):
+        return None
     folded = view.text.translate(leet_table())
     if folded == view.text:
         return None
     return View(folded, build=lambda: view.segments)
+
+
+def fold_raw_pattern_text(source: str) -> str:
+    """Fold the non-ASCII characters of a PII/secret regex like the raw view folds the text."""
+    if source.isascii():
+        return source
+    out: list[str] = []
+    for ch in source:
+        c = ch if ch.isascii() else fold_raw_char(ch)
+        out.append("\\" + c if c.isascii() and not ch.isascii() and not c.isalnum() and c != " " else c)
+    return "".join(out)
 
 
 def fold_pattern_text(source: str) -> str:

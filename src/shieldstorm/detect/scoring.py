@@ -20,7 +20,10 @@ def _noisy_or(weights: Iterable[float]) -> float:
 
 
 def score(findings: list[Finding], config: DetectorConfig) -> tuple[float, bool, dict[str, float], Verdict]:
-    weights = config.weights.model_dump()
+    if not findings:
+        return 0.0, False, {}, Verdict.ALLOW if config.review_threshold > 0.0 else Verdict.REVIEW
+    w_cfg = config.weights
+    weights = {"critical": w_cfg.critical, "high": w_cfg.high, "medium": w_cfg.medium, "low": w_cfg.low}
     # One contribution per (category, pattern): repeating the same phrase ten times is not ten signals.
     per_pattern: dict[tuple[str, str], float] = {}
     injection: dict[str, float] = {}

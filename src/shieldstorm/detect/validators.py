@@ -492,9 +492,9 @@ def phone(text: str) -> bool:
 
 
 def phone_national(text: str) -> bool:
-    """National number with a trunk prefix 0: 10-12 digits, so 9-digit bank codes and dates don't count."""
+    """National number with trunk prefix 0: 10-11 digits (9-digit bank codes, dates, 12-digit cards don't count)."""
     digits = _digits(text)
-    return digits.startswith("0") and 10 <= len(digits) <= 12 and len(set(digits)) > 2
+    return digits.startswith("0") and 10 <= len(digits) <= 11 and len(set(digits)) > 2
 
 
 # --- network and location --------------------------------------------------------------------------
@@ -533,7 +533,7 @@ def mac(text: str) -> bool:
 
 
 _NUMBER = re.compile(r"[-+]?[0-9]{1,3}(?:\.[0-9]+)?")
-_DMS = re.compile(r"([0-9]{1,3})°\s*([0-9]{1,2})['′]\s*(?:([0-9]{1,2}(?:\.[0-9]+)?)[\"″])?\s*([NSEWnsew])")
+_DMS = re.compile(r"([0-9]{1,3})°\s*([0-9]{1,2})['′]\s*(?:([0-9]{1,2}(?:\.[0-9]+)?)(?:[\"″]|′′|''))?\s*([NSEWnsew])")
 
 
 def gps(text: str) -> bool:
