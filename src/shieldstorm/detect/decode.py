@@ -96,30 +96,44 @@ def _from_b64(token: str) -> tuple[str, str] | None:
 
 
 def find_payloads(
-    text: str, *, min_length: int, limit: int, rot13: str, hinted: bool = False, encoded: bytes | None = None
+    text: str,
+    *,
+    min_length: int,
+    limit: int,
+    rot13: str,
+    hinted: bool = False,
+    encoded: bytes | None = None,
+    max_chars: int | None = None,
 ) -> list[Payload]:
-    """Decodable payloads in `text`, in order, at most `limit`. `hinted`: the text mentions rot13."""
+    """Decodable payloads in `text`, in order, at most `limit`. `hinted`: the text mentions rot13.
+    Tokens that could not decode to at most `max_chars` characters are not decoded at all."""
     out: list[Payload] = []
     if limit <= 0:
         return out
     finder, gate = _candidates(min_length)
     if gate.Match(encoded if encoded is not None else text.encode("utf-8")):
-        _scan_candidates(finder, text, limit, out)
+        # Every supported encoding needs at least one input character per output character.
+        _scan_candidates(finder, text, limit, out, None if max_chars is None else max_chars * 4)
     if rot13 == "always" or (rot13 == "hint" and hinted):
         out.append(Payload(0, len(text), "rot13", codecs.decode(text, "rot13")))
     return out[:limit]
 
 
-def _scan_candidates(finder: Any, text: str, limit: int, out: list[Payload]) -> None:
+def _scan_candidates(finder: Any, text: str, limit: int, out: list[Payload], max_token: int | None) -> None:
     for m in finder.finditer(text):
         token = m.group()
+        if max_token is not None and len(token) > max_token:
+            continue
         s, e = m.span()
         if m.group("hexesc") is not None or m.group("hexsep") is not None:
             decoded = _from_hex(token)
             if decoded is not None:
                 out.append(Payload(s, e, "hex", decoded))
         elif m.group("url") is not None:
-            decoded_url = unquote(token, errors="strict") if _url_ok(token) else None
+            try:
+                decoded_url: str | None = unquote(token, errors="strict")
+            except UnicodeDecodeError:
+                decoded_url = None
             if decoded_url is not None and decoded_url != token:
                 out.append(Payload(s, e, "url", decoded_url))
         else:
@@ -129,10 +143,3 @@ def _scan_candidates(finder: Any, text: str, limit: int, out: list[Payload]) -> 
         if len(out) >= limit:
             return
 
-
-def _url_ok(token: str) -> bool:
-    try:
-        unquote(token, errors="strict")
-    except UnicodeDecodeError:
-        return False
-    return True

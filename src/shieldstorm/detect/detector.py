@@ -276,6 +276,7 @@ class Detector:
                 hinted=rot13_hinted(norm.text),
                 # the raw view of ASCII text is the text itself: reuse its bytes for the candidate gate
                 encoded=raw_bytes if raw.text is text else None,
+                max_chars=budget.chars,
             )
             for p in payloads:
                 if budget.candidates <= 0 or len(p.text) > budget.chars:
