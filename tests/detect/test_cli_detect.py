@@ -104,10 +104,12 @@ def test_patterns_test_reports_failures(tmp_path: Path) -> None:
     assert out.stdout.count(b"FAIL U-X-001") == 2
 
 
-def test_demo_runs() -> None:
-    out = run("demo")
-    assert out.returncode == 0, out.stderr
-    assert b"Findings in the bundled sample" in out.stdout
+def test_scanning_the_example_sample_finds_every_kind() -> None:
+    sample = Path(__file__).resolve().parents[2] / "examples" / "sample.txt"
+    out = run("scan", "--file", str(sample), "--json")
+    assert out.returncode == 1, out.stderr
+    kinds = {finding["kind"] for finding in json.loads(out.stdout)["findings"]}
+    assert kinds == {"injection", "pii", "secret"}
 
 
 def test_patterns_compile_warms_the_cache(tmp_path: Path) -> None:
