@@ -26,7 +26,6 @@ import json
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +116,8 @@ def print_misses(records: list[dict[str, Any]], results: list[Any], limit: int) 
         print(f"  [{r['subset']}/{r['lang']}] {ids} {r['text'][:200]!r}")
 
 
-def _run_pii_quality(argv: Iterable[str]) -> None:
+def _run_pii_quality() -> None:
+    """Run bench/quality_pii.py (owned by the PII work) with its defaults, if it exists."""
     path = ROOT / "quality_pii.py"
     if not path.is_file():
         return
@@ -125,11 +125,12 @@ def _run_pii_quality(argv: Iterable[str]) -> None:
     if spec is None or spec.loader is None:
         return
     module = importlib.util.module_from_spec(spec)
+    sys.modules["quality_pii"] = module  # dataclasses in the module look themselves up here
     spec.loader.exec_module(module)
     main = getattr(module, "main", None)
     if callable(main):
         print("\n== PII quality (bench/quality_pii.py)")
-        main()
+        main([])
 
 
 def main() -> None:
@@ -165,7 +166,7 @@ def main() -> None:
     else:
         print(f"\nengine: {detector.engine}, database build {build_s:.1f} s")
     if not args.no_pii:
-        _run_pii_quality(sys.argv)
+        _run_pii_quality()
 
 
 if __name__ == "__main__":
