@@ -30,6 +30,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/storm.py
+	$(BIN)/python bench/shield.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) .shieldstorm .mypy_cache .ruff_cache .pytest_cache
