@@ -307,7 +307,10 @@ class Detector:
         pattern = pset.patterns[expr.pattern_id]
         validator = pset.validators.get(pattern.validator) if pattern.validator else None
         group = expr.value_group or 0
-        for n, m in enumerate(expr.regex.finditer(view.text)):
+        # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
+        # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
+        subject: str | bytes = view.utf8() if view.text.isascii() else view.text
+        for n, m in enumerate(expr.regex.finditer(subject)):
             if n >= MAX_MATCHES_PER_EXPRESSION:
                 break
             vs, ve = m.span(group)
