@@ -292,9 +292,17 @@ def normalized_view(text: str) -> View:
     return View(view_text, build=lambda: _norm_segments(text, folded, view_text))
 
 
+# The ASCII view's fold as a per-character table, for the offset map of ASCII text whose controls were
+# deleted. (_NORM_TABLE would turn "`" into "'" like the non-ASCII path does, and the map would not match
+# the ASCII view: an AssertionError in any scan with a finding, e.g. "`\x14 ignore all previous ...".)
+_ASCII_NORM_PIECES: dict[int, str] = {
+    i: "" if i in _ASCII_NORM_DELETE else chr(_ASCII_NORM_TABLE[i]) for i in range(128)
+}
+
+
 def _norm_segments(text: str, folded: str, expected: str) -> list[tuple[int, int, int, int]]:
     if len(folded) != len(text) or not (text.isascii() or _one_to_one(text, _NORM_TABLE)):
-        return _norm_segments_slow(text, expected)
+        return _norm_segments_slow(text, expected, _ASCII_NORM_PIECES if text.isascii() else _NORM_TABLE)
     # 1:1 fold (the common case): identity segments between the space runs that were collapsed.
     lead = len(folded) - len(folded.lstrip(" "))
     stop = len(folded.rstrip(" "))
@@ -316,10 +324,12 @@ def _norm_segments(text: str, folded: str, expected: str) -> list[tuple[int, int
     return segs
 
 
-def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, int]]:
+def _norm_segments_slow(
+    text: str, expected: str, table: dict[int, str] = _NORM_TABLE
+) -> list[tuple[int, int, int, int]]:
     b = _Builder()
     for i, c in enumerate(text):
-        piece = _NORM_TABLE[ord(c)]
+        piece = table[ord(c)]
         if not piece:
             continue
         for j, part in enumerate(piece.split(" ")):
