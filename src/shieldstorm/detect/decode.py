@@ -16,6 +16,8 @@ from urllib.parse import unquote
 
 import re2
 
+from shieldstorm.detect.normalize import ROT13_HINTS
+
 # Linear-time RE2 scans for candidate tokens (the alternation order picks the most specific first).
 _CANDIDATE_SOURCE = (
     r"(?P<hexesc>(?:\\x[0-9A-Fa-f]{2}){4,})"
@@ -35,12 +37,11 @@ def _candidates(min_length: int) -> tuple[Any, Any]:
     return re2.compile(source), gate
 _HEX_ONLY = re2.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 _NON_HEX = re2.compile(r"[^0-9A-Fa-f]|0x")
-_ROT13_HINTS = ("rot13", "rot-13", "rot 13", "rot_13", "caesar", "rotate each letter")
 
 
 def rot13_hinted(normalized: str) -> bool:
     """Does the (lower-cased, normalised) text talk about rot13? Plain substring tests, no regex."""
-    return any(h in normalized for h in _ROT13_HINTS)
+    return any(h in normalized for h in ROT13_HINTS)
 
 
 @dataclass(frozen=True, slots=True)

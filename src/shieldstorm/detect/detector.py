@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shieldstorm.detect.config import DetectorConfig
-from shieldstorm.detect.decode import find_payloads, rot13_hinted
+from shieldstorm.detect.decode import find_payloads
 from shieldstorm.detect.loader import Expression, PatternSet, ViewName, load_pattern_set
 from shieldstorm.detect.matcher import (
     HyperscanMatcher,
@@ -26,7 +26,7 @@ from shieldstorm.detect.matcher import (
     hyperscan_available,
 )
 from shieldstorm.detect.models import Finding, Redaction, ScanResult, Verdict
-from shieldstorm.detect.normalize import View, leet_view, normalized_view, raw_view
+from shieldstorm.detect.normalize import View, leet_view, norm_signals, normalized_view, raw_view
 from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
 from shieldstorm.detect.schema import Pattern
 from shieldstorm.detect.scoring import score
@@ -204,6 +204,8 @@ class Detector:
             raise InputError(
                 f"input is {len(text):,} characters; the limit is {self.config.max_input_chars:,} (max_input_chars)"
             )
+        if text.isascii():  # cannot hold a surrogate; skips an encode of the whole text
+            return text
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
@@ -254,14 +256,16 @@ class Detector:
         findings: list[Finding] = []
 
         raw = raw_view(text)
-        raw_bytes = raw.text.encode("utf-8")
+        raw_bytes = raw.utf8()
         norm = normalized_view(text)
-        norm_bytes = norm.text.encode("utf-8")
+        norm_bytes = norm.utf8()
+        # One RE2 Set pass over the normalised bytes answers both "leetspeak?" and "mentions rot13?".
+        leet_mixed, hinted = norm_signals(norm)
         views: list[tuple[View, bytes, ViewName]] = [(raw, raw_bytes, "raw"), (norm, norm_bytes, "norm")]
         if self.config.leetspeak:
-            leet = leet_view(norm, norm_bytes)
+            leet = leet_view(norm, norm_bytes, mixed=leet_mixed)
             if leet is not None:
-                views.append((leet, leet.text.encode("utf-8"), "norm"))
+                views.append((leet, leet.utf8(), "norm"))
 
         for view, encoded, name in views:
             for idx in matcher.hits(view.text, encoded, name):
@@ -273,7 +277,7 @@ class Detector:
                 min_length=self.config.min_encoded_length,
                 limit=budget.candidates,
                 rot13=self.config.rot13,
-                hinted=rot13_hinted(norm.text),
+                hinted=hinted,
                 # the raw view of ASCII text is the text itself: reuse its bytes for the candidate gate
                 encoded=raw_bytes if raw.text is text else None,
                 max_chars=budget.chars,
@@ -303,7 +307,10 @@ class Detector:
         pattern = pset.patterns[expr.pattern_id]
         validator = pset.validators.get(pattern.validator) if pattern.validator else None
         group = expr.value_group or 0
-        for n, m in enumerate(expr.regex.finditer(view.text)):
+        # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
+        # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
+        subject: str | bytes = view.utf8() if view.text.isascii() else view.text
+        for n, m in enumerate(expr.regex.finditer(subject)):
             if n >= MAX_MATCHES_PER_EXPRESSION:
                 break
             vs, ve = m.span(group)

@@ -30,13 +30,21 @@ import re2
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
 _SPACE_RUN = re.compile(r"  +")
-# An RE2 Set (a DFA, one C call on bytes), not `re`: this alternation is checked on every text.
-_LEET_MIX = re2.Set.SearchSet()
-_LEET_MIX.Add(r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b")
-_LEET_MIX.Compile()
-# ASCII whitespace -> " " (1:1, so CPython's fast ASCII translate applies), then controls removed if any.
-_ASCII_WS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"})
-_ASCII_CONTROLS = {c: None for c in [*range(0x00, 0x20), 0x7F]}
+# An RE2 Set (a DFA, one C call on bytes), not `re`: these are checked on every normalised view, in ONE
+# pass: index 0 = a word mixes letters with leetspeak characters, index 1 = the text talks about rot13
+# (exactly the substrings of `ROT13_HINTS`; a plain `in` test per hint cost six passes over the text).
+ROT13_HINTS = ("rot13", "rot-13", "rot 13", "rot_13", "caesar", "rotate each letter")
+_NORM_SIGNALS = re2.Set.SearchSet()
+_NORM_SIGNALS.Add(r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b")
+_NORM_SIGNALS.Add("|".join(re2.escape(h) for h in ROT13_HINTS))
+_NORM_SIGNALS.Compile()
+# ASCII text goes through one bytes.translate (a 256-byte table in C, no per-character dict lookups):
+# A-Z lower-cased, ASCII whitespace -> " ", the other control characters deleted.
+_ASCII_WHITESPACE = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_ASCII_NORM_TABLE = bytes(
+    32 if i in _ASCII_WHITESPACE else i + 32 if 65 <= i <= 90 else i for i in range(256)
+)
+_ASCII_NORM_DELETE = bytes(i for i in [*range(0x00, 0x20), 0x7F] if i not in _ASCII_WHITESPACE)
 
 
 class View:
@@ -46,18 +54,26 @@ class View:
     offsets mapped back, so the common path stays a handful of C-level string operations.
     """
 
-    __slots__ = ("_build", "_segments", "_v_starts", "text")
+    __slots__ = ("_build", "_segments", "_utf8", "_v_starts", "text")
 
     def __init__(
         self,
         text: str,
         segments: list[tuple[int, int, int, int]] | None = None,
         build: Callable[[], list[tuple[int, int, int, int]]] | None = None,
+        utf8: bytes | None = None,
     ) -> None:
         self.text = text
         self._segments = segments  # (v_start, v_end, o_start, o_end)
         self._build = build
         self._v_starts: list[int] | None = None
+        self._utf8 = utf8  # the UTF-8 encoding of `text`, when the builder already had it
+
+    def utf8(self) -> bytes:
+        """`text` encoded as UTF-8 (what the matchers scan), computed once."""
+        if self._utf8 is None:
+            self._utf8 = self.text.encode("utf-8")
+        return self._utf8
 
     @property
     def segments(self) -> list[tuple[int, int, int, int]]:
@@ -160,6 +176,23 @@ def leet_table() -> dict[int, str]:
     return {ord(k): v for k, v in mapping.items()}
 
 
+class _IdentityDefault(dict[int, str]):
+    """str.translate table: characters without an entry map to themselves (cached on first use, so
+    translate does not raise and swallow a KeyError per distinct character)."""
+
+    def __missing__(self, key: int) -> str:
+        value = chr(key)
+        self[key] = value
+        return value
+
+
+@cache
+def _leet_translate() -> _IdentityDefault:
+    table = _IdentityDefault({i: chr(i) for i in range(128)})
+    table.update(leet_table())
+    return table
+
+
 @cache
 def fold_raw_char(ch: str) -> str:
     """Width folding for PII/secret matching: NFKC when it yields one character (full-width digits and
@@ -240,11 +273,18 @@ def normalized_view(text: str) -> View:
     """The view injection patterns see: lower-case, folded, controls removed, whitespace runs -> " ",
     no leading/trailing space. A few C-level passes; the offset map is built only if a finding needs it."""
     if text.isascii():
-        folded = text.lower().translate(_ASCII_WS)
-        if not folded.isprintable():
-            folded = folded.translate(_ASCII_CONTROLS)
-    else:
-        folded = text.translate(_NORM_TABLE)
+        data = text.encode("ascii").translate(_ASCII_NORM_TABLE, _ASCII_NORM_DELETE)
+        folded_bytes = data
+        while b"  " in data:
+            data = data.replace(b"  ", b" ")
+        data = data.strip(b" ")
+        view_ascii = data.decode("ascii")
+
+        def build_ascii() -> list[tuple[int, int, int, int]]:
+            return _norm_segments(text, folded_bytes.decode("ascii"), view_ascii)
+
+        return View(view_ascii, build=build_ascii, utf8=data)
+    folded = text.translate(_NORM_TABLE)
     view_text = folded
     while "  " in view_text:
         view_text = view_text.replace("  ", " ")
@@ -252,9 +292,17 @@ def normalized_view(text: str) -> View:
     return View(view_text, build=lambda: _norm_segments(text, folded, view_text))
 
 
+# The ASCII view's fold as a per-character table, for the offset map of ASCII text whose controls were
+# deleted. (_NORM_TABLE would turn "`" into "'" like the non-ASCII path does, and the map would not match
+# the ASCII view: an AssertionError in any scan with a finding, e.g. "`\x14 ignore all previous ...".)
+_ASCII_NORM_PIECES: dict[int, str] = {
+    i: "" if i in _ASCII_NORM_DELETE else chr(_ASCII_NORM_TABLE[i]) for i in range(128)
+}
+
+
 def _norm_segments(text: str, folded: str, expected: str) -> list[tuple[int, int, int, int]]:
     if len(folded) != len(text) or not (text.isascii() or _one_to_one(text, _NORM_TABLE)):
-        return _norm_segments_slow(text, expected)
+        return _norm_segments_slow(text, expected, _ASCII_NORM_PIECES if text.isascii() else _NORM_TABLE)
     # 1:1 fold (the common case): identity segments between the space runs that were collapsed.
     lead = len(folded) - len(folded.lstrip(" "))
     stop = len(folded.rstrip(" "))
@@ -276,10 +324,12 @@ def _norm_segments(text: str, folded: str, expected: str) -> list[tuple[int, int
     return segs
 
 
-def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, int]]:
+def _norm_segments_slow(
+    text: str, expected: str, table: dict[int, str] = _NORM_TABLE
+) -> list[tuple[int, int, int, int]]:
     b = _Builder()
     for i, c in enumerate(text):
-        piece = _NORM_TABLE[ord(c)]
+        piece = table[ord(c)]
         if not piece:
             continue
         for j, part in enumerate(piece.split(" ")):
@@ -301,12 +351,22 @@ def _norm_segments_slow(text: str, expected: str) -> list[tuple[int, int, int, i
     return b.segments
 
 
-def leet_view(view: View, encoded: bytes | None = None) -> View | None:
+def norm_signals(view: View) -> tuple[bool, bool]:
+    """(a word mixes letters with leetspeak characters, the text mentions rot13/Caesar), from one
+    RE2 Set pass over the normalised view's UTF-8 bytes."""
+    hits = _NORM_SIGNALS.Match(view.utf8()) or ()  # None when nothing matched
+    return 0 in hits, 1 in hits
+
+
+def leet_view(view: View, encoded: bytes | None = None, *, mixed: bool | None = None) -> View | None:
     """The normalised view with leetspeak folded (same length, same offsets); None when no word mixes
-    letters with leetspeak characters (so "4 apples!" does not cost a third scan)."""
-    if not _LEET_MIX.Match(encoded if encoded is not None else view.text.encode("utf-8")):
+    letters with leetspeak characters (so "4 apples!" does not cost a third scan). `mixed`: that
+    answer, when the caller already has it from `norm_signals`."""
+    if mixed is None:
+        mixed = 0 in (_NORM_SIGNALS.Match(encoded if encoded is not None else view.utf8()) or ())
+    if not mixed:
         return None
-    folded = view.text.translate(leet_table())
+    folded = view.text.translate(_leet_translate())
     if folded == view.text:
         return None
     return View(folded, build=lambda: view.segments)
