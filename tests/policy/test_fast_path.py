@@ -102,3 +102,12 @@ def test_build_input_rejects_unconvertible_values() -> None:
 def test_unconvertible_input_is_a_fail_mode_decision() -> None:
     decision = PolicyEngine.default().evaluate({"tenant": "acme", "risk": object()})
     assert decision.fail_mode_applied and decision.decision == "block"
+
+
+def test_redact_rule_handles_detections_missing_entity_or_category() -> None:
+    engine = PolicyEngine.default()
+    only_category = {"kind": "pii", "category": "contact"}
+    only_entity = {"kind": "secret", "entity": "credentials"}
+    decision = engine.evaluate({"tenant": "acme", "detections": [only_category, only_entity]})
+    assert decision.decision == "redact"
+    assert decision.redact == ["contact", "credentials"]
