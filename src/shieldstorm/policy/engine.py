@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shieldstorm.errors import ConfigError
 from shieldstorm.policy.bundle import PolicyBundle, load_bundle, merge_bundles
 from shieldstorm.policy.network import NetworkAcl
+from shieldstorm.policy.rego_source import input_keys
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,35 @@ def fail_decision(fail_mode: str, error: str) -> PolicyDecision:
             decision="challenge", reasons=["policy_error"], status=401, fail_mode_applied=True, error=error
         )
     return PolicyDecision(decision="block", reasons=["policy_error"], status=503, fail_mode_applied=True, error=error)
+
+
+_DECISIONS = frozenset(("allow", "redact", "challenge", "block"))
+_OUTPUT_KEYS = frozenset(("decision", "reasons", "redact", "status", "headers"))
+
+
+def _str_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _fast_decision(value: Any) -> PolicyDecision | None:
+    """The decision for an output that is exactly well shaped (all five keys, exact JSON types), else None.
+
+    It accepts a subset of what `_RegoOutput` (strict) accepts and builds the same PolicyDecision without
+    pydantic's validation; anything else goes through `_RegoOutput`, which also words the error.
+    """
+    if type(value) is not dict or value.keys() != _OUTPUT_KEYS:
+        return None
+    decision, reasons, redact = value["decision"], value["reasons"], value["redact"]
+    status, headers = value["status"], value["headers"]
+    if type(decision) is not str or decision not in _DECISIONS or not _str_list(reasons) or not _str_list(redact):
+        return None
+    if status is not None and type(status) is not int:
+        return None
+    if type(headers) is not dict or not all(type(item) is str for item in headers.values()):
+        return None
+    return PolicyDecision.model_construct(
+        decision=decision, reasons=reasons, redact=redact, status=status, headers=headers
+    )
 
 
 def parse_output(text: str) -> Any:
@@ -145,10 +175,14 @@ class PolicyEngine:
         self.bundle = bundle
         self.fail_mode = fail_mode
         self.entrypoint = entrypoint
+        self._entrypoint_bytes = entrypoint.encode("utf-8")
         self.signer = signer
         self.builtin = False  # True for the packaged default policy: it never blocks a first real activation
         self.network = NetworkAcl(bundle.data)
         self._interpreter, self._compiled = compile_bundle(bundle, [entrypoint])
+        # Only the top-level input keys the policy reads are handed to rego-cpp (None: the policy may read any
+        # key, e.g. it iterates `input`); building and querying a smaller input is cheaper.
+        self._input_keys = input_keys(list(bundle.modules().values()))
         self._lock = threading.Lock()
 
     # ---- constructors ---------------------------------------------------------------------------------
@@ -197,21 +231,30 @@ class PolicyEngine:
         return self._decision(raw)
 
     def _evaluate_raw(self, document: dict[str, Any]) -> str:
-        from regopy import Input
+        # The input is built outside the lock (it is independent of the interpreter), then set and queried
+        # under it. regofast makes the same rego-cpp calls as regopy's Input/query_bundle_entrypoint, minus
+        # the per-scalar buffer copies and the JSON parse regopy's Output does on construction.
+        from shieldstorm.policy import regofast
 
-        converted = Input(document)
-        with self._lock:
-            self._interpreter.set_input(converted)
-            output = self._interpreter.query_bundle_entrypoint(self._compiled, self.entrypoint)
-            if not output.ok():
-                return "\x00error"
-            return str(output)
+        keys = self._input_keys
+        if keys is not None:
+            document = {key: value for key, value in document.items() if key in keys}
+        handle = regofast.build_input(document)
+        try:
+            with self._lock:
+                ok, text = regofast.query_entrypoint(self._interpreter, self._compiled, self._entrypoint_bytes, handle)
+        finally:
+            regofast.free_input(handle)
+        return text if ok else "\x00error"
 
     def _decision(self, raw: str) -> PolicyDecision:
         if raw == "\x00error":
             return fail_decision(self.fail_mode, "policy evaluation error (rego-cpp, strict builtins)")
         try:
             value = parse_output(raw)
+            fast = _fast_decision(value)
+            if fast is not None:
+                return fast
             shaped = _RegoOutput.model_validate(value)
         except (ValueError, ValidationError) as exc:
             message = str(exc).splitlines()[0] if isinstance(exc, ValidationError) else str(exc)

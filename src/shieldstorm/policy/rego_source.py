@@ -208,3 +208,47 @@ def top_level_chunks(source: str) -> list[tuple[str | None, str]]:
     if chunk:
         chunks.append((current, "".join(chunk)))
     return chunks
+
+
+def code_only(source: str) -> str:
+    """The source with comments removed and every string literal ("..." and `...`) replaced by `""`."""
+    out: list[str] = []
+    index, size = 0, len(source)
+    while index < size:
+        char = source[index]
+        if char == "#":
+            end = source.find("\n", index)
+            index = size if end < 0 else end
+        elif char == '"':
+            index += 1
+            while index < size and source[index] != '"':
+                index += 2 if source[index] == "\\" else 1
+            index += 1
+            out.append('""')
+        elif char == "`":
+            end = source.find("`", index + 1)
+            index = size if end < 0 else end + 1
+            out.append('""')
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+_INPUT_REF = re.compile(r"(?<![\w.])input\b(\s*\.\s*([A-Za-z_]\w*))?")
+
+
+def input_keys(sources: list[str]) -> frozenset[str] | None:
+    """The top-level input keys the modules can read, or None when that cannot be told from the text.
+
+    Every `input` reference must have the form `input.<name>` (then `<name>` is a key the policy reads);
+    any other use (`input[...]`, `input` passed to a function or iterated, `import input`, `with input as`)
+    returns None, meaning "the policy may read any key".
+    """
+    keys: set[str] = set()
+    for source in sources:
+        for match in _INPUT_REF.finditer(code_only(source)):
+            if match.group(2) is None:
+                return None
+            keys.add(match.group(2))
+    return frozenset(keys)

@@ -95,16 +95,14 @@ challenge_reasons contains "review" if {
 
 # ---- redact ---------------------------------------------------------------------------------------
 
-redact contains d.entity if {
+# One definition for both fields (rego-cpp spends 15-20 us per rule definition reached on every request). A
+# detection without `entity` (or `category`) only skips that key: `d[key]` is undefined for that iteration.
+redact contains value if {
 	some d in detections
 	d.kind in {"pii", "secret"}
-	d.entity in cfg.redact
-}
-
-redact contains d.category if {
-	some d in detections
-	d.kind in {"pii", "secret"}
-	d.category in cfg.redact
+	some key in ["entity", "category"]
+	value := d[key]
+	value in cfg.redact
 }
 
 # ---- extra headers -------------------------------------------------------------------------------
