@@ -61,6 +61,9 @@ class _Call:
     system_prompt: str | None
 
 
+_new_reply = AgentReply.model_construct  # runner-built replies hold trusted values: skip validation
+
+
 async def _call_once(call: _Call, messages: list[Message], meta: CallMeta) -> AgentReply:
     if call.limiter is not None:
         await call.limiter.acquire()
@@ -76,7 +79,10 @@ async def _call_once(call: _Call, messages: list[Message], meta: CallMeta) -> Ag
     except Exception as exc:  # an adapter bug must not abort the whole run; record it as this case's cause
         return AgentReply(latency_ms=(time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return AgentReply(text=output.text, tool_calls=output.tool_calls, latency_ms=elapsed_ms)
+    text, tool_calls = output.text, output.tool_calls
+    if type(text) is not str or type(tool_calls) is not list:  # a custom adapter's odd output: validate it
+        return AgentReply(text=text, tool_calls=tool_calls, latency_ms=elapsed_ms)
+    return _new_reply(text=text, tool_calls=tool_calls, latency_ms=elapsed_ms, error=None)
 
 
 async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interactive: bool) -> AgentReply:
@@ -99,36 +105,54 @@ async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interacti
     return reply.model_copy(update={"latency_ms": total_ms})
 
 
+_new_outcome = InvariantOutcome.model_construct  # built from validated invariant configs: skip validation
+_new_case = CaseResult.model_construct
+
+
 async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: CheckContext) -> list[InvariantOutcome]:
     outcomes: list[InvariantOutcome] = []
-    if reply.error is not None:
+    error = reply.error
+    if error is not None:
         # Only recorded when it fails: a reply that merely arrived must not raise the score.
         outcomes.append(
-            InvariantOutcome(
+            _new_outcome(
                 invariant=AGENT_RESPONDED,
                 type=AGENT_RESPONDED,
                 severity="high",
                 passed=False,
-                reason=f"agent error: {reply.error}",
+                reason=f"agent error: {error}",
             )
         )
+    mutation_type = ctx.mutation.mutation_type
     for invariant in invariants:
-        if not invariant.applies(ctx.mutation.mutation_type):
+        if not invariant.applies(mutation_type):
             continue
-        if reply.error is not None:
-            check = Check(False, f"no reply to check (agent error: {reply.error})")
+        if error is not None:
+            check = Check(False, f"no reply to check (agent error: {error})")
         else:
             try:
                 check = invariant.check(ctx) if invariant.is_sync else await invariant.acheck(ctx)
             except Exception as exc:  # a broken check is a failed check with its cause, not a crashed run
                 check = Check(False, f"invariant raised {type(exc).__name__}: {exc}")
+        passed, reason = check.passed, check.reason
+        if type(passed) is not bool or type(reason) is not str:  # a plugin's loose Check: validate it
+            outcomes.append(
+                InvariantOutcome(
+                    invariant=invariant.name,
+                    type=invariant.config.type,
+                    severity=invariant.severity,
+                    passed=passed,
+                    reason=reason,
+                )
+            )
+            continue
         outcomes.append(
-            InvariantOutcome(
+            _new_outcome(
                 invariant=invariant.name,
                 type=invariant.config.type,
                 severity=invariant.severity,
-                passed=check.passed,
-                reason=check.reason,
+                passed=passed,
+                reason=reason,
             )
         )
     return outcomes
@@ -136,7 +160,7 @@ async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: Chec
 
 def _case_result(mutation: Mutation, reply: AgentReply, outcomes: list[InvariantOutcome]) -> CaseResult:
     failures = [o for o in outcomes if not o.passed]
-    return CaseResult(
+    return _new_case(
         id=mutation.id,
         golden_id=mutation.golden_id,
         mutation_type=mutation.mutation_type,
@@ -172,6 +196,9 @@ class _Progress:
             )
             self.task = self.progress.add_task(description, total=total, failed=0)
         self.failed = 0
+        # Rich updates take a lock and recompute speed samples: batch them, at most every 0.1 s.
+        self.pending = 0
+        self.next_update = 0.0
 
     def __enter__(self) -> _Progress:
         if self.progress is not None:
@@ -180,13 +207,23 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
+            self.flush()
             self.progress.stop()
+
+    def flush(self) -> None:
+        if self.progress is not None and self.pending:
+            self.progress.update(self.task, advance=self.pending, failed=self.failed)
+            self.pending = 0
 
     def advance(self, passed: bool) -> None:
         if not passed:
             self.failed += 1
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, failed=self.failed)
+            self.pending += 1
+            now = time.monotonic()
+            if now >= self.next_update:
+                self.next_update = now + 0.1
+                self.flush()
 
 
 async def run_storm(
@@ -217,6 +254,7 @@ async def run_storm(
     baselines: dict[str, AgentReply] = {}
     baseline_results: list[CaseResult] = []
     results: list[CaseResult | None] = [None] * len(all_mutations)
+    by_golden: dict[str, list[Invariant]] = {}
 
     async def check_case(mutation: Mutation, reply: AgentReply, baseline: AgentReply | None) -> CaseResult:
         case = goldens.get(mutation.golden_id)
@@ -228,7 +266,9 @@ async def run_storm(
             system_prompt=config.system_prompt,
             canary=config.canary,
         )
-        invariants = [*shared, *per_case.get(mutation.golden_id, [])]
+        invariants = by_golden.get(mutation.golden_id)
+        if invariants is None:
+            invariants = by_golden[mutation.golden_id] = [*shared, *per_case.get(mutation.golden_id, [])]
         return _case_result(mutation, reply, await evaluate(invariants, reply, ctx))
 
     async with agent:

@@ -24,7 +24,7 @@ from shieldstorm.storm.adapters.base import (
     last_user_prompt,
     messages_as_dicts,
 )
-from shieldstorm.storm.adapters.template import check_template, render_body
+from shieldstorm.storm.adapters.template import check_template, compile_body, placeholders
 from shieldstorm.storm.config import HttpAgentConfig, OpenAIAgentConfig
 from shieldstorm.storm.mutations.base import Message
 
@@ -100,21 +100,28 @@ class HttpAgent(_HttpBase):
         check_template(config.body)
         self.config = config
         self.description = f"http {self.url}"
+        # Compiled once per run: the template is walked once, and `messages` (a list of dicts per request)
+        # is only built when the template uses it.
+        self._render = compile_body(config.body)
+        self._wants_messages = "messages" in placeholders(config.body)
 
     async def call(self, messages: list[Message], meta: CallMeta) -> AgentOutput:
         values = {
             "prompt": last_user_prompt(messages),
-            "messages": messages_as_dicts(messages),
+            "messages": messages_as_dicts(messages) if self._wants_messages else None,
             "system_prompt": meta.system_prompt,
             "golden_id": meta.golden_id,
             "mutation_type": meta.mutation_type,
         }
-        reply = await self.post(render_body(self.config.body, values), self.config.method)
+        reply = await self.post(self._render(values), self.config.method)
         if isinstance(reply, str):
             if self.config.response_path:
                 raise AgentError(f"agent replied with non-JSON text, expected JSON with {self.config.response_path!r}")
             return AgentOutput(reply)
-        return AgentOutput(as_text(extract_path(reply, self.config.response_path)))
+        path = self.config.response_path
+        if isinstance(reply, dict) and path and "." not in path and path in reply:  # the common one-key path
+            return AgentOutput(as_text(reply[path]))
+        return AgentOutput(as_text(extract_path(reply, path)))
 
 
 def chat_completions_url(url: str) -> str:
