@@ -61,9 +61,6 @@ class _Call:
     system_prompt: str | None
 
 
-_new_reply = AgentReply.model_construct  # runner-built replies hold trusted values: skip validation
-
-
 async def _call_once(call: _Call, messages: list[Message], meta: CallMeta) -> AgentReply:
     if call.limiter is not None:
         await call.limiter.acquire()
@@ -79,10 +76,7 @@ async def _call_once(call: _Call, messages: list[Message], meta: CallMeta) -> Ag
     except Exception as exc:  # an adapter bug must not abort the whole run; record it as this case's cause
         return AgentReply(latency_ms=(time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
     elapsed_ms = (time.perf_counter() - started) * 1000
-    text, tool_calls = output.text, output.tool_calls
-    if type(text) is not str or type(tool_calls) is not list:  # a custom adapter's odd output: validate it
-        return AgentReply(text=text, tool_calls=tool_calls, latency_ms=elapsed_ms)
-    return _new_reply(text=text, tool_calls=tool_calls, latency_ms=elapsed_ms, error=None)
+    return AgentReply(text=output.text, tool_calls=output.tool_calls, latency_ms=elapsed_ms)
 
 
 async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interactive: bool) -> AgentReply:
@@ -105,17 +99,13 @@ async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interacti
     return reply.model_copy(update={"latency_ms": total_ms})
 
 
-_new_outcome = InvariantOutcome.model_construct  # built from validated invariant configs: skip validation
-_new_case = CaseResult.model_construct
-
-
 async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: CheckContext) -> list[InvariantOutcome]:
     outcomes: list[InvariantOutcome] = []
     error = reply.error
     if error is not None:
         # Only recorded when it fails: a reply that merely arrived must not raise the score.
         outcomes.append(
-            _new_outcome(
+            InvariantOutcome(
                 invariant=AGENT_RESPONDED,
                 type=AGENT_RESPONDED,
                 severity="high",
@@ -134,25 +124,13 @@ async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: Chec
                 check = invariant.check(ctx) if invariant.is_sync else await invariant.acheck(ctx)
             except Exception as exc:  # a broken check is a failed check with its cause, not a crashed run
                 check = Check(False, f"invariant raised {type(exc).__name__}: {exc}")
-        passed, reason = check.passed, check.reason
-        if type(passed) is not bool or type(reason) is not str:  # a plugin's loose Check: validate it
-            outcomes.append(
-                InvariantOutcome(
-                    invariant=invariant.name,
-                    type=invariant.config.type,
-                    severity=invariant.severity,
-                    passed=passed,
-                    reason=reason,
-                )
-            )
-            continue
         outcomes.append(
-            _new_outcome(
+            InvariantOutcome(
                 invariant=invariant.name,
                 type=invariant.config.type,
                 severity=invariant.severity,
-                passed=passed,
-                reason=reason,
+                passed=check.passed,
+                reason=check.reason,
             )
         )
     return outcomes
@@ -160,7 +138,7 @@ async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: Chec
 
 def _case_result(mutation: Mutation, reply: AgentReply, outcomes: list[InvariantOutcome]) -> CaseResult:
     failures = [o for o in outcomes if not o.passed]
-    return _new_case(
+    return CaseResult(
         id=mutation.id,
         golden_id=mutation.golden_id,
         mutation_type=mutation.mutation_type,

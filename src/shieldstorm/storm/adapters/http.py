@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from shieldstorm.errors import ConfigError
 from shieldstorm.storm.adapters.base import (
@@ -49,9 +50,14 @@ class _HttpBase(Agent):
         self.retries = retries
         self.connections = connections
         self.session: aiohttp.ClientSession | None = None
+        self._parsed_url: URL | str = url  # parsed once in start(), not by aiohttp on every request
 
     async def start(self) -> None:
         # Per-call timeouts are enforced by the runner; the session only bounds pooled connections.
+        try:
+            self._parsed_url = URL(self.url)
+        except (TypeError, ValueError):
+            self._parsed_url = self.url  # let aiohttp report a bad URL per call, as before
         connector = aiohttp.TCPConnector(limit=max(1, self.connections), ttl_dns_cache=300)
         # Headers live on the session so they are not merged again on every request.
         self.session = aiohttp.ClientSession(
@@ -70,7 +76,7 @@ class _HttpBase(Agent):
         attempt = 0
         while True:
             try:
-                async with self.session.request(method, self.url, data=body) as response:
+                async with self.session.request(method, self._parsed_url, data=body) as response:
                     raw = await response.read()
                     if response.status >= 400:
                         snippet = raw[:_MAX_ERROR_BODY].decode("utf-8", "replace").strip()
