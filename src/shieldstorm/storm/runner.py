@@ -101,7 +101,8 @@ async def ask(call: _Call, messages: list[Message], meta: CallMeta, *, interacti
 
 async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: CheckContext) -> list[InvariantOutcome]:
     outcomes: list[InvariantOutcome] = []
-    if reply.error is not None:
+    error = reply.error
+    if error is not None:
         # Only recorded when it fails: a reply that merely arrived must not raise the score.
         outcomes.append(
             InvariantOutcome(
@@ -109,14 +110,15 @@ async def evaluate(invariants: Sequence[Invariant], reply: AgentReply, ctx: Chec
                 type=AGENT_RESPONDED,
                 severity="high",
                 passed=False,
-                reason=f"agent error: {reply.error}",
+                reason=f"agent error: {error}",
             )
         )
+    mutation_type = ctx.mutation.mutation_type
     for invariant in invariants:
-        if not invariant.applies(ctx.mutation.mutation_type):
+        if not invariant.applies(mutation_type):
             continue
-        if reply.error is not None:
-            check = Check(False, f"no reply to check (agent error: {reply.error})")
+        if error is not None:
+            check = Check(False, f"no reply to check (agent error: {error})")
         else:
             try:
                 check = invariant.check(ctx) if invariant.is_sync else await invariant.acheck(ctx)
@@ -172,6 +174,9 @@ class _Progress:
             )
             self.task = self.progress.add_task(description, total=total, failed=0)
         self.failed = 0
+        # Rich updates take a lock and recompute speed samples: batch them, at most every 0.1 s.
+        self.pending = 0
+        self.next_update = 0.0
 
     def __enter__(self) -> _Progress:
         if self.progress is not None:
@@ -180,13 +185,23 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
+            self.flush()
             self.progress.stop()
+
+    def flush(self) -> None:
+        if self.progress is not None and self.pending:
+            self.progress.update(self.task, advance=self.pending, failed=self.failed)
+            self.pending = 0
 
     def advance(self, passed: bool) -> None:
         if not passed:
             self.failed += 1
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, failed=self.failed)
+            self.pending += 1
+            now = time.monotonic()
+            if now >= self.next_update:
+                self.next_update = now + 0.1
+                self.flush()
 
 
 async def run_storm(
@@ -217,6 +232,7 @@ async def run_storm(
     baselines: dict[str, AgentReply] = {}
     baseline_results: list[CaseResult] = []
     results: list[CaseResult | None] = [None] * len(all_mutations)
+    by_golden: dict[str, list[Invariant]] = {}
 
     async def check_case(mutation: Mutation, reply: AgentReply, baseline: AgentReply | None) -> CaseResult:
         case = goldens.get(mutation.golden_id)
@@ -228,7 +244,9 @@ async def run_storm(
             system_prompt=config.system_prompt,
             canary=config.canary,
         )
-        invariants = [*shared, *per_case.get(mutation.golden_id, [])]
+        invariants = by_golden.get(mutation.golden_id)
+        if invariants is None:
+            invariants = by_golden[mutation.golden_id] = [*shared, *per_case.get(mutation.golden_id, [])]
         return _case_result(mutation, reply, await evaluate(invariants, reply, ctx))
 
     async with agent:

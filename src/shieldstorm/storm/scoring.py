@@ -33,20 +33,30 @@ def _case_sums(result: CaseResult) -> tuple[float, float]:
 
 
 def weighted_score(results: Iterable[CaseResult]) -> float:
+    return _score_of_sums(_case_sums(result) for result in results)
+
+
+def _score_of_sums(sums: Iterable[tuple[float, float]]) -> float:
     passed = total = 0.0
-    for result in results:
-        p, t = _case_sums(result)
+    for p, t in sums:
         passed += p
         total += t
     return passed / total if total else 1.0
 
 
 def bootstrap_ci(
-    results: Sequence[CaseResult], *, samples: int, seed: int, confidence: float = 0.95
+    results: Sequence[CaseResult],
+    *,
+    samples: int,
+    seed: int,
+    confidence: float = 0.95,
+    sums: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[float, float]:
-    sums = [_case_sums(r) for r in results]
+    """`sums` (per result, as `_case_sums` gives them) may be passed in when the caller already has them."""
+    if sums is None:
+        sums = [_case_sums(r) for r in results]
     if not sums or samples <= 0:
-        point = weighted_score(results)
+        point = _score_of_sums(sums)
         return point, point
     n = len(sums)
     alpha = (1.0 - confidence) / 2.0
@@ -74,17 +84,17 @@ def bootstrap_ci(
     return low, high
 
 
-def _breakdown_by_type(results: Sequence[CaseResult]) -> list[Breakdown]:
-    groups: dict[str, list[CaseResult]] = defaultdict(list)
-    for result in results:
-        groups[result.mutation_type].append(result)
+def _breakdown_by_type(results: Sequence[CaseResult], sums: Sequence[tuple[float, float]]) -> list[Breakdown]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, result in enumerate(results):
+        groups[result.mutation_type].append(index)
     return [
         Breakdown(
             name=name,
-            score=weighted_score(group),
-            passed=sum(r.passed for r in group),
+            score=_score_of_sums(sums[i] for i in group),
+            passed=sum(results[i].passed for i in group),
             total=len(group),
-            failed_checks=sum(len(r.failures) for r in group),
+            failed_checks=sum(len(results[i].failures) for i in group),
         )
         for name, group in sorted(groups.items())
     ]
@@ -123,8 +133,9 @@ def score_run(
     bootstrap_samples: int = 1000,
     seed: int = 0,
 ) -> ScoreCard:
-    score = weighted_score(results)
-    low, high = bootstrap_ci(results, samples=bootstrap_samples, seed=seed)
+    sums = [_case_sums(r) for r in results]  # once, for the score, the interval and the per-type breakdown
+    score = _score_of_sums(sums)
+    low, high = bootstrap_ci(results, samples=bootstrap_samples, seed=seed, sums=sums)
     critical = sum(1 for r in results for f in r.failures if f.severity == "critical")
     errors = sum(1 for r in results if r.error is not None)
     reasons = []
@@ -136,7 +147,7 @@ def score_run(
         score=score,
         ci_low=min(low, score),
         ci_high=max(high, score),
-        by_mutation_type=_breakdown_by_type(results),
+        by_mutation_type=_breakdown_by_type(results, sums),
         by_invariant=_breakdown_by_invariant(results),
         critical_failures=critical,
         agent_errors=errors,

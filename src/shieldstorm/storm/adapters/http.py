@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from shieldstorm.errors import ConfigError
 from shieldstorm.storm.adapters.base import (
@@ -24,7 +25,7 @@ from shieldstorm.storm.adapters.base import (
     last_user_prompt,
     messages_as_dicts,
 )
-from shieldstorm.storm.adapters.template import check_template, render_body
+from shieldstorm.storm.adapters.template import check_template, compile_body, placeholders
 from shieldstorm.storm.config import HttpAgentConfig, OpenAIAgentConfig
 from shieldstorm.storm.mutations.base import Message
 
@@ -49,9 +50,14 @@ class _HttpBase(Agent):
         self.retries = retries
         self.connections = connections
         self.session: aiohttp.ClientSession | None = None
+        self._parsed_url: URL | str = url  # parsed once in start(), not by aiohttp on every request
 
     async def start(self) -> None:
         # Per-call timeouts are enforced by the runner; the session only bounds pooled connections.
+        try:
+            self._parsed_url = URL(self.url)
+        except (TypeError, ValueError):
+            self._parsed_url = self.url  # let aiohttp report a bad URL per call, as before
         connector = aiohttp.TCPConnector(limit=max(1, self.connections), ttl_dns_cache=300)
         # Headers live on the session so they are not merged again on every request.
         self.session = aiohttp.ClientSession(
@@ -70,7 +76,7 @@ class _HttpBase(Agent):
         attempt = 0
         while True:
             try:
-                async with self.session.request(method, self.url, data=body) as response:
+                async with self.session.request(method, self._parsed_url, data=body) as response:
                     raw = await response.read()
                     if response.status >= 400:
                         snippet = raw[:_MAX_ERROR_BODY].decode("utf-8", "replace").strip()
@@ -100,21 +106,28 @@ class HttpAgent(_HttpBase):
         check_template(config.body)
         self.config = config
         self.description = f"http {self.url}"
+        # Compiled once per run: the template is walked once, and `messages` (a list of dicts per request)
+        # is only built when the template uses it.
+        self._render = compile_body(config.body)
+        self._wants_messages = "messages" in placeholders(config.body)
 
     async def call(self, messages: list[Message], meta: CallMeta) -> AgentOutput:
         values = {
             "prompt": last_user_prompt(messages),
-            "messages": messages_as_dicts(messages),
+            "messages": messages_as_dicts(messages) if self._wants_messages else None,
             "system_prompt": meta.system_prompt,
             "golden_id": meta.golden_id,
             "mutation_type": meta.mutation_type,
         }
-        reply = await self.post(render_body(self.config.body, values), self.config.method)
+        reply = await self.post(self._render(values), self.config.method)
         if isinstance(reply, str):
             if self.config.response_path:
                 raise AgentError(f"agent replied with non-JSON text, expected JSON with {self.config.response_path!r}")
             return AgentOutput(reply)
-        return AgentOutput(as_text(extract_path(reply, self.config.response_path)))
+        path = self.config.response_path
+        if isinstance(reply, dict) and path and "." not in path and path in reply:  # the common one-key path
+            return AgentOutput(as_text(reply[path]))
+        return AgentOutput(as_text(extract_path(reply, path)))
 
 
 def chat_completions_url(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from shieldstorm.errors import ConfigError
@@ -52,3 +53,41 @@ def fill(template: Any, values: dict[str, Any]) -> Any:
 
 def render_body(template: Any, values: dict[str, Any]) -> bytes:
     return json.dumps(fill(template, values), ensure_ascii=False).encode("utf-8")
+
+
+def placeholders(template: Any) -> frozenset[str]:
+    """The variable names a template uses (so a caller computes only those, e.g. not `messages`)."""
+    if isinstance(template, dict):
+        return frozenset().union(*(placeholders(k) | placeholders(v) for k, v in template.items()))
+    if isinstance(template, list):
+        return frozenset().union(*(placeholders(item) for item in template))
+    if isinstance(template, str):
+        return frozenset(PLACEHOLDER.findall(template))
+    return frozenset()
+
+
+Filler = Callable[[dict[str, Any]], Any]
+
+
+def compile_fill(template: Any) -> Filler:
+    """`fill` with the template walked once: the returned function gives exactly `fill(template, values)`."""
+    if isinstance(template, dict):
+        items = [(compile_fill(k), compile_fill(v)) for k, v in template.items()]
+        return lambda values: {key(values): value(values) for key, value in items}
+    if isinstance(template, list):
+        parts = [compile_fill(item) for item in template]
+        return lambda values: [part(values) for part in parts]
+    if isinstance(template, str):
+        whole = PLACEHOLDER.fullmatch(template)
+        if whole:
+            name = whole.group(1)
+            return lambda values: values.get(name)
+        if PLACEHOLDER.search(template):
+            return lambda values: PLACEHOLDER.sub(lambda m: _as_string(values.get(m.group(1)) or ""), template)
+    return lambda values: template
+
+
+def compile_body(template: Any) -> Callable[[dict[str, Any]], bytes]:
+    """`render_body` with the template compiled once, for the per-request hot path."""
+    filler = compile_fill(template)
+    return lambda values: json.dumps(filler(values), ensure_ascii=False).encode("utf-8")
