@@ -79,19 +79,25 @@ def _encode(value: Any, out: list[str]) -> None:
 # and every float prints without an exponent and is not integral (then repr() is already canonical).
 # Built once and called directly: json.JSONEncoder.encode() would rebuild the C encoder object on every call.
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-if _c_make_encoder is not None:
-    def _unsupported(value: Any) -> Any:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+_slow_encode = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
 
-    _c_iterencode = _c_make_encoder(None, _unsupported, _encode_string, None, ":", ",", True, False, False)
 
-    def _fast_encode(value: Any) -> str:
-        return "".join(_c_iterencode(value, 0))
+def _unsupported(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-else:  # pragma: no cover - CPython always has the C accelerator
-    _fast_encode = json.JSONEncoder(
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
-    ).encode
+
+# arguments: markers, default, encoder, indent, key separator, item separator, sort_keys, skipkeys, allow_nan
+_c_iterencode = (
+    _c_make_encoder(None, _unsupported, _encode_string, None, ":", ",", True, False, False) if _c_make_encoder else None
+)
+
+
+def _fast_encode(value: Any) -> str:
+    if _c_iterencode is None:  # pragma: no cover - CPython always has the C accelerator
+        return _slow_encode(value)
+    return "".join(_c_iterencode(value, 0))
 
 
 def _float_ok(item: float) -> bool:
