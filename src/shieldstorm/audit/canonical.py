@@ -77,9 +77,32 @@ def _encode(value: Any, out: list[str]) -> None:
 
 # The C encoder gives the same bytes as _encode whenever every key is ASCII (then code point order = UTF-16 order)
 # and every float prints without an exponent and is not integral (then repr() is already canonical).
-_fast_encode = json.JSONEncoder(
+# Built once and called directly: json.JSONEncoder.encode() would rebuild the C encoder object on every call.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_slow_encode = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
 ).encode
+
+
+def _unsupported(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# arguments: markers, default, encoder, indent, key separator, item separator, sort_keys, skipkeys, allow_nan
+_c_iterencode = (
+    _c_make_encoder(None, _unsupported, _encode_string, None, ":", ",", True, False, False) if _c_make_encoder else None
+)
+
+
+def _fast_encode(value: Any) -> str:
+    if _c_iterencode is None:  # pragma: no cover - CPython always has the C accelerator
+        return _slow_encode(value)
+    return "".join(_c_iterencode(value, 0))
+
+
+def _float_ok(item: float) -> bool:
+    # finite, non-integral, >= 1e-4 in magnitude: repr() has no exponent (non-integral floats are < 2**52)
+    return abs(item) >= 1e-4 and not item.is_integer() and item == item and abs(item) != math.inf
 
 
 def _fast_path_ok(value: Any) -> bool:
@@ -90,15 +113,22 @@ def _fast_path_ok(value: Any) -> bool:
         if kind is str or kind is int or kind is bool or item is None:
             continue
         if kind is dict:
-            for key in item:
+            # one pass over the members: scalars are checked here, only containers go on the stack
+            for key, member in item.items():
                 if type(key) is not str or not key.isascii():
                     return False
-            stack.extend(item.values())
+                member_kind = type(member)
+                if member_kind is str or member_kind is int or member_kind is bool or member is None:
+                    continue
+                if member_kind is float:
+                    if not _float_ok(member):
+                        return False
+                else:
+                    stack.append(member)
         elif kind is list or kind is tuple:
             stack.extend(item)
         elif kind is float:
-            # finite, non-integral, >= 1e-4 in magnitude: repr() has no exponent (non-integral floats are < 2**52)
-            if not (abs(item) >= 1e-4 and not item.is_integer() and item == item and abs(item) != math.inf):
+            if not _float_ok(item):
                 return False
         else:
             return False

@@ -7,13 +7,14 @@ fingerprint when needed (e.g. `{"finding": "aws_key", "sha256_prefix": "1a2b3c4d
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from shieldstorm.audit.canonical import canonical_json
+from shieldstorm.audit.canonical import CanonicalJSONError, canonical_json
 
 # The kinds of events the platform writes. Other dotted names are accepted (`<area>.<what>`).
 KNOWN_EVENT_TYPES = frozenset(
@@ -28,6 +29,7 @@ KNOWN_EVENT_TYPES = frozenset(
     }
 )
 
+_encode_string = json.encoder.encode_basestring  # C-accelerated; the same string escaping as canonical_json
 MAX_EVENT_BYTES = 1 << 20  # one audit event stays below 1 MiB once encoded
 # to_json_dict()'s own keys and values (ASCII keys; strings or None, validated by the model) need no fast-path check
 _ENVELOPE_KEYS = frozenset({"event_type", "timestamp", "actor", "tenant", "correlation_id", "event_id"})
@@ -44,6 +46,40 @@ def format_timestamp(moment: datetime) -> str:
     if moment.year >= 1000:  # isoformat is several times faster than strftime and identical for 4-digit years
         return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _optional(value: str | None) -> str:
+    return "null" if value is None else _encode_string(value)
+
+
+def _canonical_envelope(event: AuditEvent) -> bytes | None:
+    """canonical_json(event.to_json_dict()) with the envelope written directly, or None if a field is not a plain
+    str (e.g. built with model_construct): then the generic encoder decides.
+
+    The members in canonical order (ASCII keys, so UTF-16 order is byte order): actor, correlation_id, data,
+    event_id, event_type, tenant, timestamp. Only `data` goes through canonical_json.
+    """
+    actor, correlation_id, tenant = event.actor, event.correlation_id, event.tenant
+    event_id, event_type, data = event.event_id, event.event_type, event.data
+    if not (
+        type(actor) is str
+        and type(event_id) is str
+        and type(event_type) is str
+        and (tenant is None or type(tenant) is str)
+        and (correlation_id is None or type(correlation_id) is str)
+        and type(data) is dict
+    ):
+        return None
+    encoded_data = canonical_json(data)
+    try:
+        head = f'{{"actor":{_encode_string(actor)},"correlation_id":{_optional(correlation_id)},"data":'.encode()
+        tail = (
+            f',"event_id":{_encode_string(event_id)},"event_type":{_encode_string(event_type)},'
+            f'"tenant":{_optional(tenant)},"timestamp":"{format_timestamp(event.timestamp)}"}}'
+        ).encode()
+    except UnicodeEncodeError as exc:
+        raise CanonicalJSONError("canonical JSON cannot encode a lone surrogate") from exc
+    return head + encoded_data + tail
 
 
 class AuditEvent(BaseModel):
@@ -85,7 +121,9 @@ class AuditEvent(BaseModel):
 
     def canonical(self) -> bytes:
         """The event's one canonical encoding (raises InputError if `data` is not canonical-JSON-able)."""
-        encoded = canonical_json(self.to_json_dict(), trusted_keys=_ENVELOPE_KEYS)
+        encoded = _canonical_envelope(self)
+        if encoded is None:
+            encoded = canonical_json(self.to_json_dict(), trusted_keys=_ENVELOPE_KEYS)
         if len(encoded) > MAX_EVENT_BYTES:
             from shieldstorm.errors import InputError
 

@@ -102,7 +102,7 @@ def _sqlite_full_sync(dbapi_connection: Any, _record: Any) -> None:
 Outcome = list[int] | BaseException
 
 
-@dataclass
+@dataclass(slots=True)
 class _Request:
     """Queued entries and who waits for them: a thread (concurrent future) or an asyncio task (loop + waiter)."""
 
@@ -165,7 +165,7 @@ class AuditLog:
         self.checkpoint_interval = checkpoint_interval
         self.retry_interval = retry_interval
         self._writer = TreeWriter()
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # C-implemented: put/get cost far less
         self._closed = False
         self._database_down = bool(spool is not None and len(spool))
         self._next_retry = 0.0

@@ -8,9 +8,8 @@ reloads it from the stored nodes before hashing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,9 +35,8 @@ LEAF_COLUMNS = ("idx", "event_id", "leaf_hash", "data", "created")
 NODE_COLUMNS = ("pos", "hash")
 
 
-@dataclass(frozen=True)
-class PendingEntry:
-    """An event waiting to be appended: its unique id and canonical bytes."""
+class PendingEntry(NamedTuple):
+    """An event waiting to be appended: its unique id and canonical bytes (a tuple: built once per append)."""
 
     event_id: str
     event: bytes
