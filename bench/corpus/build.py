@@ -221,6 +221,12 @@ SPIKEE_CATEGORIES = {
     "errors": "advanced_evasion",
 }
 SPIKEE_SEEDS = ("seeds-cybersec-2026-01", "seeds-investment-advice", "seeds-sysmsg-extraction-2025-04", "seeds-llm-mailbox")
+# Payloads: what an injection makes the model do. The investment-advice instructions are ordinary finance
+# questions (attacks only against a topic guardrail), so they are not used as payloads.
+SPIKEE_PAYLOAD_SEEDS = ("seeds-cybersec-2026-01", "seeds-sysmsg-extraction-2025-04", "seeds-llm-mailbox")
+# Ids ending in a language code are machine translations into isiZulu, Albanian, Irish and Scottish Gaelic,
+# languages the detector does not cover.
+_SPIKEE_TRANSLATED = re.compile(r"-(zu|sq|ga|gd)$")
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -237,20 +243,27 @@ def spikee_attacks(root: Path) -> Iterator[tuple[str, str, str, str]]:
     instructions: list[str] = []
     for seed in SPIKEE_SEEDS:
         for w in _jsonl(datasets / seed / "jailbreaks.jsonl"):
+            if _SPIKEE_TRANSLATED.search(str(w.get("id"))):
+                continue
             if w.get("jailbreak_type") in SPIKEE_CATEGORIES and "<INSTRUCTION>" in w.get("text", ""):
                 wrappers.setdefault(w["text"], w)
+    for seed in SPIKEE_PAYLOAD_SEEDS:
         for ins in _jsonl(datasets / seed / "instructions.jsonl"):
             text = ins.get("instruction", "")
-            # The seeds also carry translations (isiZulu, Albanian, Irish, Gaelic) of the same instructions.
-            if text.isascii() and text not in instructions:
+            if text and not _SPIKEE_TRANSLATED.search(str(ins.get("id"))) and text not in instructions:
                 instructions.append(text)
+    # Payloads are split like the wrappers (by a stable hash), so a holdout attack shares neither its wrapper
+    # family nor its payload with a dev attack.
+    pools = {split: [t for t in instructions if _hash_split(t) == split] for split in ("dev", "holdout")}
     for i, w in enumerate(sorted(wrappers.values(), key=lambda w: str(w.get("id")))):
         kind = w["jailbreak_type"]
-        text = w["text"].replace("<INSTRUCTION>", instructions[i % len(instructions)].rstrip("."))
-        yield text, SPIKEE_CATEGORIES[kind], f"spikee:{kind}", _hash_split(kind)
+        split = _hash_split(kind)
+        pool = pools[split] or instructions
+        text = w["text"].replace("<INSTRUCTION>", pool[i % len(pool)].rstrip("."))
+        yield text, SPIKEE_CATEGORIES[kind], f"spikee:{kind}", split
     for ins in _jsonl(datasets / "seeds-sysmsg-extraction-2025-04" / "instructions.jsonl"):
         text = ins.get("instruction", "")
-        if text.isascii():
+        if text and not _SPIKEE_TRANSLATED.search(str(ins.get("id"))):
             yield text[:1].upper() + text[1:], "system_prompt_leak", "spikee:sysmsg-extract", _hash_split(text)
 
 
