@@ -23,15 +23,19 @@ def test_cut_inside_an_unquantified_value_group() -> None:
 
 
 def test_each_top_level_branch_is_cut_separately() -> None:
-    source = r"\bit (?:\S+ ){0,2}?forbidden words|\bplain (?: \S+){0,3} leetspeak format"
-    assert anchored_tail(source) == r"forbidden words| leetspeak format"
+    source = r"\bit (?:\S+ ){0,2}?forbidden words|\bthe (?: \S+){0,3} leetspeak format|\bplain (?:\S+ )?words"
+    assert anchored_tail(source) == r"forbidden words| leetspeak format|\bplain (?:\S+ )?words"
 
 
 def test_short_anchors_and_good_starts_are_left_whole() -> None:
     # a one-digit anchor would flood Hyperscan's literal matcher: keep the whole expression
     assert anchored_tail(r"\b[A-Z9]{5}\d[0156]\d[0-3]\d\b") == r"\b[A-Z9]{5}\d[0156]\d[0-3]\d\b"
-    # the start is already the most distinctive literal
+    # the start is distinctive enough (a single "." inside it does not end the literal run)
     assert anchored_tail(r"\bdisregard (?:\S+ ){0,3}?rules") == r"\bdisregard (?:\S+ ){0,3}?rules"
+    whole = r"\b(?:skip|don.?t follow) (?:\S+ ){0,3}?rules"
+    assert anchored_tail(whole) == whole
+    # a tail of ordinary words is not worth losing a head of ordinary words
+    assert anchored_tail(r"\b(?:put|add) (?:\S+ ){0,3}?words\b") == r"\b(?:put|add) (?:\S+ ){0,3}?words\b"
 
 
 def test_unsupported_syntax_is_left_whole() -> None:

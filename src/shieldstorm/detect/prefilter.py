@@ -16,7 +16,10 @@ at "@" inside their `(?P<value>...)` group. Anything the splitter does not under
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 # Literal sets larger than this are not expanded (the run ends there).
 MAX_LITERALS = 512
@@ -26,7 +29,20 @@ SCORE_CAP = 12.0
 # A cut must leave an anchor at least this distinctive: one- or two-character literals (a digit, "s=")
 # fill Hyperscan's shared literal matcher with hits and slow down every expression in the database.
 MIN_SCORE = 3.0
+# An expression whose first literal run scores this much is left whole (its anchor rarely fires, and the
+# whole expression gives RE2 fewer false candidates than any tail); otherwise the earliest run that
+# scores this much is taken. A cut must also gain CUT_MARGIN: a tail of ordinary nouns ("rules",
+# "answers") is not worth losing a head of ordinary verbs ("skip", "drop"). Tuned on the injection set:
+# false candidates on 2,527 benign texts 1,567 (always the most distinctive run) -> 627.
+STRONG_SCORE = 4.0
+CUT_MARGIN = 2.0
 _COMMON_PUNCTUATION = ".,'-:"
+
+
+# One character that is not a fixed literal (".", "\\S", "[^a]"). It takes part in literal runs (so
+# "don.?t follow" is still a run) but adds nothing to a run's score; only repeats end a run.
+_WILDCARD = "\x00"
+_ANY_CHAR = frozenset({_WILDCARD})
 
 
 class _Unsupported(Exception):
@@ -36,7 +52,7 @@ class _Unsupported(Exception):
 @dataclass(frozen=True, slots=True)
 class _Atom:
     text: str  # source of the atom, quantifier included
-    literals: frozenset[str] | None  # the exact strings it matches, None when not a small literal set
+    literals: frozenset[str] | None  # the strings it matches (see _WILDCARD), None for a repeat (a gap)
     zero_width: bool = False  # \\b, \\B, ^, $
 
 
@@ -50,30 +66,48 @@ def anchored_tail(source: str) -> str:
 
 def _tail(branch: str) -> str:
     atoms = _parse(branch)
-    best_k, best_score = 0, _run_score(atoms, 0)
+    start_score = _run_score(atoms, 0)
+    best_k, best_score = 0, start_score
+    if best_score >= STRONG_SCORE:
+        return branch  # the expression already starts with a distinctive literal
     for k in range(1, len(atoms)):
         before = atoms[k - 1]
         if before.literals is not None or before.zero_width:
             continue  # cut only right after a gap (a non-literal atom)
         score = _run_score(atoms, k)
-        if score > best_score and score >= MIN_SCORE:
+        if score >= max(best_score + CUT_MARGIN, MIN_SCORE):
             best_k, best_score = k, score
+            if score >= STRONG_SCORE:
+                break  # the earliest strong anchor keeps the most of the expression
     if best_k == 0:
         return branch
     return "".join(a.text for a in atoms[best_k:])
 
 
+@cache
+def _common_words() -> frozenset[str]:
+    raw = resources.files("shieldstorm.detect.data").joinpath("common_words.json").read_text("utf-8")
+    return frozenset(json.loads(raw)["words"])
+
+
 def _rarity(literal: str) -> float:
-    score = 0.0
-    for c in literal:
-        if c.isalnum():
-            score += 1.0
-        elif c == " ":
-            score += 0.3
-        elif c in _COMMON_PUNCTUATION:
-            score += 0.8
-        else:
-            score += 4.0
+    """Roughly how seldom a literal occurs in ordinary text: its length, with a function word ("the",
+    "your", "der") counting as half a character and rare punctuation ("@", "=") as four."""
+    common = _common_words()
+    score = 0.3 * literal.count(" ")
+    for word in literal.split():
+        if word.lower() in common:
+            score += 0.5
+            continue
+        for c in word:
+            if c == _WILDCARD:
+                continue
+            if c.isalnum():
+                score += 1.0
+            elif c in _COMMON_PUNCTUATION:
+                score += 0.8
+            else:
+                score += 4.0
     return score
 
 
@@ -260,10 +294,10 @@ def _parse(s: str) -> list[_Atom]:
             elif j == i + 2 and not e.isalnum():
                 literals = frozenset({e})
             else:
-                literals = None
+                literals = _ANY_CHAR  # \S, \d, \x41, \p{L}: one character
         elif c == "[":
             j = _class_end(s, i)
-            literals = _class_literals(s[i + 1 : j - 1])
+            literals = _class_literals(s[i + 1 : j - 1]) or _ANY_CHAR
         elif c == "(":
             j = _group_end(s, i)
             inner = s[i + 1 : j - 1]
@@ -285,7 +319,7 @@ def _parse(s: str) -> list[_Atom]:
             j = i + 1
             zero_width, literals = True, frozenset({""})
         elif c == ".":
-            j, literals = i + 1, None
+            j, literals = i + 1, _ANY_CHAR
         elif c in ")|":
             raise _Unsupported("stray metacharacter")
         else:
