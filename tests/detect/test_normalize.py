@@ -76,3 +76,15 @@ def test_ascii_offset_maps_build(text: str) -> None:
     for i in range(len(view.text)):
         start, end = view.to_original(i, i + 1)
         assert 0 <= start < end <= len(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab \n\t\r\x01\x7fé\u200b\u3000")), max_size=40))
+def test_whitespace_runs_collapse_to_one_space(text: str) -> None:
+    # The collapse (split at double spaces and rejoin) against the obvious definition, on the ASCII
+    # fast path and the general path alike.
+    view = normalized_view(text)
+    assert view.utf8() == view.text.encode("utf-8")
+    fold = {" ": " ", "\n": " ", "\t": " ", "\r": " ", "\u3000": " ", "\x01": "", "\x7f": "", "\u200b": "", "é": "e"}
+    folded = "".join(fold.get(c, c) for c in text)
+    assert view.text == " ".join(folded.split())

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import re2
 
 from shieldstorm.detect.loader import Expression, ViewName
+from shieldstorm.detect.prefilter import anchored_tail
 from shieldstorm.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,10 @@ def _hs_source(expr: Expression) -> str:
     # The normalised view is already lower-case, so injection expressions are compiled lower-cased and
     # WITHOUT HS_FLAG_CASELESS: caseless UTF-8 automata were 4-10x slower to compile (11.5 s -> 2.5 s
     # for one German expression).
-    return lower_regex(source) if expr.view == "norm" else source
+    if expr.view == "norm":
+        source = lower_regex(source)
+    # Only the distinctive tail of each branch (see prefilter.py): 3x faster scans and compiles.
+    return anchored_tail(source)
 
 
 def _cache_file(cache_dir: Path | None, sources: list[str], flags: list[int]) -> Path | None:
