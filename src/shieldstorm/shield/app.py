@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -417,10 +419,15 @@ class ShieldApp:
         return ready, checks
 
 
-def _new_id() -> str:
-    import uuid
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
 
-    return uuid.uuid4().hex
+
+def _new_id() -> str:
+    """A correlation id unique per process (random prefix) and per request (counter): 32 hex characters like a
+    UUID's, without a getrandom() system call per request. It identifies, it does not authenticate (clients may
+    choose their own with X-Request-Id)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _length(length: int | None) -> list[tuple[bytes, bytes]]:
@@ -489,12 +496,28 @@ def create_app(config: ShieldConfig, shield: ShieldApp | None = None) -> Starlet
         finally:
             await shield.shutdown()
 
-    app = Starlette(
+    app = _ShieldStarlette(
+        shield,
         routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
                 Mount("/", app=shield)],
         lifespan=lifespan,
     )
     app.state.shield = shield
     return app
+
+
+class _ShieldStarlette(Starlette):
+    """Starlette serves health, readiness, metrics and the lifespan; guarded traffic goes straight to the Shield
+    (the same destination as the catch-all Mount, without a router match and middleware stack per request)."""
+
+    def __init__(self, shield: ShieldApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shield = shield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in RESERVED_PATHS:
+            await self._shield(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
