@@ -81,3 +81,31 @@ async def test_reserved_paths_still_served_and_everything_else_guarded(upstream:
         async with session.get(shield.url + "/healthz/extra") as response:  # not a reserved path: proxied
             assert response.headers["X-Shield-Decision"] == "allow"
             assert (await response.json())["path"] == "/healthz/extra"
+
+
+def test_loop_histogram_exposition_matches_prometheus_client() -> None:
+    import random
+
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from shieldstorm.shield.loop_histogram import LoopHistogram
+
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.0001, 0.001, 0.01, 0.1)
+    fast = LoopHistogram("shield_x_seconds", "x", ["stage"], buckets=buckets, registry=ours)
+    reference = Histogram("shield_x_seconds", "x", ["stage"], buckets=buckets, registry=theirs)
+    rng = random.Random(7)
+    for _ in range(2000):
+        stage = rng.choice(["policy", "detection"])
+        value = rng.choice([0.0, 0.0001, 0.001, 0.01, 0.1, 5.0, rng.random() / 10])  # bucket edges included
+        fast.labels(stage).observe(value)
+        reference.labels(stage).observe(value)
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        text = generate_latest(registry).decode()
+        return sorted((s.name, tuple(sorted(s.labels.items())), round(s.value, 9))
+                      for family in text_string_to_metric_families(text) for s in family.samples
+                      if not s.name.endswith("_created"))
+
+    assert samples(ours) == samples(theirs)

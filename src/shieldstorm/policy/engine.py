@@ -233,10 +233,12 @@ class PolicyEngine:
 
     def _trimmed(self, input: dict[str, Any]) -> dict[str, Any]:
         """The prepared document with only the keys the policy reads: what rego-cpp gets, and the cache key."""
-        document = self.prepare_input(input)
         keys = self._input_keys
-        if keys is not None:
-            document = {key: value for key, value in document.items() if key in keys}
+        if keys is None:
+            return self.prepare_input(input)
+        document = {key: value for key, value in input.items() if key in keys}
+        if "network" in keys:  # computed here, as prepare_input does, only when the policy reads it
+            document["network"] = self.network.check(input.get("tenant"), input.get("client_ip"))
         return document
 
     def cached(self, input: dict[str, Any]) -> PolicyDecision | None:

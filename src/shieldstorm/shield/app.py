@@ -106,6 +106,7 @@ class ShieldApp:
         self.audit = AuditSink(config.audit, self.metrics)
         self.proxies = TrustedProxies(config.server.trusted_proxies)
         self.upstream_label = "authz" if self.upstream is None else self.upstream.base
+        self._circuit_gauge = self.metrics.circuit_open.labels(self.upstream_label)
         self.started = time.time()
         self.credits: CreditsGate | None = CreditsGate(config.credits) if config.credits.enabled else None
         self._lifespans = 0
@@ -277,7 +278,7 @@ class ShieldApp:
                 await send_simple(send, *json_error(status, f"upstream_{kind}", "upstream did not answer",
                                                     info.correlation_id))
                 return
-        self.metrics.circuit_open.labels(self.upstream_label).set(1 if self.upstream.breaker.state == "open" else 0)
+        self._circuit_gauge.set(1 if self.upstream.breaker.state == "open" else 0)
         if upstream_response.status >= 500:
             self.metrics.upstream_errors.labels(self.upstream_label, "http_5xx").inc()
         try:

@@ -175,13 +175,21 @@ class RateLimiter:
             self.redis = RedisLimiter(config.redis_url, prefix=config.key_prefix, timeout=config.redis_timeout_seconds)
         self.fallback_active = False
         self._on_backend_error = on_backend_error
+        self._keys: dict[tuple[str, str], list[RateKey]] = {}
 
     def keys_for(self, tenant: str, principal: str) -> list[RateKey]:
-        keys: list[RateKey] = []
+        # The same callers come back request after request: their (immutable) keys are built once.
+        keys = self._keys.get((tenant, principal))
+        if keys is not None:
+            return keys
+        keys = []
         if self.config.per_tenant is not None:
             keys.append(RateKey("tenant", tenant, self.config.per_tenant))
         if self.config.per_principal is not None:
             keys.append(RateKey("principal", f"{tenant}/{principal}", self.config.per_principal))
+        if len(self._keys) >= 10_000:
+            self._keys.clear()
+        self._keys[(tenant, principal)] = keys
         return keys
 
     async def check(self, tenant: str, principal: str, cost: int = 1) -> RateResult:
