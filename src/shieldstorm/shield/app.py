@@ -12,6 +12,7 @@ Modes:
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import itertools
 import json
@@ -124,6 +125,11 @@ class ShieldApp:
             await self.audit.open()
             if self.credits is not None:
                 await self.credits.open()
+            # Everything built so far (patterns, compiled policy, config, imported modules) lives as long as the
+            # process: move it out of the collector's generations, so full collections triggered by per-request
+            # garbage scan only young objects (a full collection of the startup heap took 75 ms here).
+            gc.collect()
+            gc.freeze()
 
     async def shutdown(self) -> None:
         self._lifespans -= 1
