@@ -64,6 +64,6 @@ class LoopHistogram:
             buckets: list[tuple[str, float]] = []
             for bound, count in zip(self._bounds, counts, strict=True):
                 cumulative += count
-                buckets.append((floatToGoString(bound), cumulative))
+                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
             family.add_metric(list(key), buckets, total)
         yield family
