@@ -109,3 +109,17 @@ def test_loop_histogram_exposition_matches_prometheus_client() -> None:
                       if not s.name.endswith("_created"))
 
     assert samples(ours) == samples(theirs)
+
+
+def test_serve_runs_on_uvloop() -> None:
+    import asyncio
+
+    import uvloop
+
+    from shieldstorm.shield.server import event_loop_runner
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    with event_loop_runner() as runner:
+        assert issubclass(runner.run(loop_type()), uvloop.Loop)
