@@ -2,6 +2,8 @@
 
 Run: `.venv/bin/python bench/policy.py [--n 3000]`. Prints p50/p99 per mode and the ratio; target p99 <= 1 ms
 for `PolicyEngine.evaluate` (which includes input conversion, the Python network ACL and output validation).
+`PolicyEngine.evaluate` is measured twice: with its decision cache off (every call a rego-cpp evaluation: the
+cost of a new input) and on (the bench's three inputs repeat, so every call after the first three is a hit).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000)
     args = parser.parse_args()
     engine = PolicyEngine.default()
+    cached = PolicyEngine.default()
+    engine.cache = None  # every call evaluates
 
     # Baseline: the same modules and data in an interpreter that compiles the query on every call.
     adhoc = Interpreter()
@@ -122,10 +126,11 @@ def main() -> None:
         raw_interpreter.set_input(Input(document))
         return str(raw_interpreter.query_bundle_entrypoint(compiled, ENTRYPOINT))
 
-    for fn in (engine.evaluate, recompiling):  # warm up
+    for fn in (engine.evaluate, cached.evaluate, recompiling):  # warm up
         measure(fn, 50)
     rows = [
-        ("PolicyEngine.evaluate (prepared entry point, full path)", measure(engine.evaluate, args.n)),
+        ("PolicyEngine.evaluate, cache off (prepared entry point)", measure(engine.evaluate, args.n)),
+        ("PolicyEngine.evaluate, decision cache hits", measure(cached.evaluate, args.n)),
         ("raw query_bundle_entrypoint + Input", measure(raw_entrypoint, args.n)),
         ("query() recompiling every call (baseline)", measure(recompiling, max(200, args.n // 10))),
     ]
@@ -135,17 +140,18 @@ def main() -> None:
             f"{name:58} {len(wall):6d} {pct(wall, 0.5):8.3f} {pct(wall, 0.99):8.3f} "
             f"{statistics.fmean(wall):8.3f} {pct(cpu, 0.5):8.3f} {pct(cpu, 0.99):8.3f}"
         )
-    prepared, prepared_cpu = rows[0][1]
-    baseline = rows[2][1][0]
+    prepared = rows[0][1][0]
+    baseline = rows[3][1][0]
     print(
         f"speed-up of the prepared entry point over query(): p50 x{pct(baseline, 0.5) / pct(prepared, 0.5):.1f}, "
         f"p99 x{pct(baseline, 0.99) / pct(prepared, 0.99):.1f}"
     )
-    wall99, cpu99 = pct(prepared, 0.99), pct(prepared_cpu, 0.99)
-    print(
-        f"target p99 <= 1 ms: wall {'met' if wall99 <= 1.0 else 'NOT met'} ({wall99:.3f} ms), "
-        f"CPU {'met' if cpu99 <= 1.0 else 'NOT met'} ({cpu99:.3f} ms)"
-    )
+    for label, (wall, cpu) in (("cache off", rows[0][1]), ("cache hits", rows[1][1])):
+        wall99, cpu99 = pct(wall, 0.99), pct(cpu, 0.99)
+        print(
+            f"target p99 <= 1 ms, {label}: wall {'met' if wall99 <= 1.0 else 'NOT met'} ({wall99:.3f} ms), "
+            f"CPU {'met' if cpu99 <= 1.0 else 'NOT met'} ({cpu99:.3f} ms)"
+        )
     print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 

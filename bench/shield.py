@@ -1,12 +1,16 @@
 """Shield speed, side by side in one run, on loopback, with a separate load-generator process.
 
-    .venv/bin/python bench/shield.py [--duration 5] [--connections 32] [--write-docs]
+    .venv/bin/python bench/shield.py [--duration 5] [--connections 32] [--rounds 3] [--baseline-src ../main/src]
+                                     [--no-audit] [--write-docs]
 
-Processes: an upstream (aiohttp, answers a fixed chat completion), a bare aiohttp pass-through proxy, the Shield
-(`shieldstorm shield serve`, full pipeline: identity, GCRA, extraction, detection, signals, Rego policy, response
-inspection; audit off, then on), and the load generator: `wrk` when installed (apt `wrk`), else an aiohttp load
-generator subprocess (this file with `--role loadgen`). Bodies are realistic chat completions (system prompt,
-history, user turn), clean and with an injection attack. Reported:
+Processes: an upstream (aiohttp, answers a fixed chat completion), a bare pass-through proxy on the Shield's own
+server stack (uvicorn + uvloop + httptools, one pooled aiohttp client session), the Shield (`shieldstorm shield
+serve`, one worker like the bare proxy, full pipeline: identity, GCRA, extraction, detection, signals, Rego policy,
+response inspection; audit off, then on; optionally an older tree's Shield beside it), and the load generator:
+`wrk` when installed (apt `wrk`), else an aiohttp load generator subprocess (this file with `--role loadgen`).
+Bodies are realistic chat completions (system prompt, history, user turn), clean and with an injection attack.
+Every target is measured once per round, the rounds interleaved (each starts with a different target), and the
+medians are reported, with each server process's CPU time per request (from /proc). Reported:
 
 - throughput ratio Shield / bare proxy (target >= 70%), at `--connections` concurrent connections;
 - added p99 latency (Shield p99 - bare p99 at one connection; target <= 2 ms);
@@ -86,32 +90,48 @@ def role_upstream(port: int) -> None:
 
 
 def role_bare(port: int, upstream: str) -> None:
-    """The baseline: the thinnest sensible proxy (aiohttp server + one pooled aiohttp client session)."""
+    """The baseline: the thinnest sensible proxy on the Shield's own stack (uvicorn + uvloop + httptools, a raw
+    ASGI app, one pooled aiohttp client session with the Shield's connector settings), so the comparison measures
+    the Shield's pipeline rather than a difference of server frameworks."""
     import aiohttp
-    import uvloop
-    from aiohttp import web
+    import uvicorn
 
-    hop = {"host", "content-length", "transfer-encoding", "connection"}
+    hop = {b"host", b"content-length", b"transfer-encoding", b"connection"}
+    state: dict[str, aiohttp.ClientSession] = {}
 
-    async def client_ctx(app: web.Application) -> Any:
-        app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256), auto_decompress=False)
-        yield
-        await app["session"].close()
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
-        async with request.app["session"].request(request.method, upstream + request.path_qs, headers=headers,
-                                                  data=body) as response:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    state["session"] = aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(limit=256), auto_decompress=False,
+                        skip_auto_headers=("User-Agent", "Accept-Encoding"))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await state["session"].close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k.lower() not in hop}
+        path = scope["raw_path"].decode("latin-1") + ("?" + scope["query_string"].decode() if scope["query_string"]
+                                                      else "")
+        async with state["session"].request(scope["method"], upstream + path, headers=headers,
+                                            data=b"".join(chunks)) as response:
             data = await response.read()
-            out = {k: v for k, v in response.headers.items() if k.lower() not in hop}
-            return web.Response(body=data, status=response.status, headers=out)
+            out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+                   if k.lower().encode("latin-1") not in hop]
+        out.append((b"content-length", str(len(data)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
+        await send({"type": "http.response.body", "body": data})
 
-    app = web.Application(client_max_size=4 << 20)
-    app.cleanup_ctx.append(client_ctx)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    uvloop.install()
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", lifespan="on",
+                log_level="warning", access_log=False, server_header=False, proxy_headers=False, timeout_keep_alive=30)
 
 
 def role_loadgen(url: str, body_file: str, connections: int, duration: float) -> None:
@@ -177,25 +197,36 @@ def load(url: str, body_file: Path, connections: int, duration: float) -> dict[s
             "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0}
 
 
+POLICY_DOCUMENT: dict[str, Any] = {
+    "tenant": "acme", "principal": "svc", "method": "POST", "path": "/v1/chat/completions",
+    "headers": {"content-type": "application/json"}, "client_ip": "127.0.0.1",
+    "detections": [{"pattern_id": "PI-OVR-001", "kind": "injection", "category": "direct_override",
+                    "severity": "critical", "entity": None}],
+    "categories": ["direct_override"], "attack": True, "verdict": "block", "risk": 0.93, "rate": 12.0,
+    "body_size": 900, "model": "helpbot-1", "tools": [], "direction": "request"}
+
+
 def policy_latency(samples: int = 5000) -> dict[str, float]:
+    """`PolicyEngine.evaluate` p50/p99: every input distinct (`rate` changes: decision cache misses, the cost of
+    a rego-cpp evaluation) and one input repeated (decision cache hits)."""
     from shieldstorm.policy.engine import PolicyEngine
 
     engine = PolicyEngine.default()
-    document = {"tenant": "acme", "principal": "svc", "method": "POST", "path": "/v1/chat/completions",
-                "headers": {"content-type": "application/json"}, "client_ip": "127.0.0.1",
-                "detections": [{"pattern_id": "PI-OVR-001", "kind": "injection", "category": "direct_override",
-                                "severity": "critical", "entity": None}],
-                "categories": ["direct_override"], "attack": True, "verdict": "block", "risk": 0.93, "rate": 12.0,
-                "body_size": 900, "model": "helpbot-1", "tools": [], "direction": "request"}
-    for _ in range(200):
-        engine.evaluate(document)
-    timings = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        engine.evaluate(document)
-        timings.append(time.perf_counter() - started)
-    timings.sort()
-    return {"p50_ms": timings[len(timings) // 2] * 1000, "p99_ms": timings[int(len(timings) * 0.99)] * 1000}
+    out: dict[str, float] = {}
+    for label, vary in (("", True), ("cached_", False)):
+        def call(i: int, vary: bool = vary) -> None:
+            engine.evaluate({**POLICY_DOCUMENT, "rate": float(i)} if vary else POLICY_DOCUMENT)
+        for i in range(200):
+            call(-i - 1)
+        timings = []
+        for i in range(samples):
+            started = time.perf_counter()
+            call(i)
+            timings.append(time.perf_counter() - started)
+        timings.sort()
+        out[f"{label}p50_ms"] = timings[len(timings) // 2] * 1000
+        out[f"{label}p99_ms"] = timings[int(len(timings) * 0.99)] * 1000
+    return out
 
 
 def shield_config(path: Path, upstream: str, port: int, audit: bool) -> None:
@@ -215,6 +246,10 @@ def main() -> None:
     parser.add_argument("--body")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds; medians are reported")
+    parser.add_argument("--baseline-src", help="Also run a Shield from this src/ directory (an older checkout), "
+                        "side by side with this tree's")
+    parser.add_argument("--no-audit", dest="audit", action="store_false", help="Skip the Shield with audit on")
     parser.add_argument("--write-docs", action="store_true", help="Replace the figures section of docs/shield.md")
     args = parser.parse_args()
     if args.role == "upstream":
@@ -226,41 +261,77 @@ def main() -> None:
     run_bench(args)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): per-request CPU is far less noisy than req/s
+    on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def run_bench(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="shield-bench-"))
-    up_port, bare_port, shield_port, audit_port = free_port(), free_port(), free_port(), free_port()
+    up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     processes: list[subprocess.Popen[bytes]] = []
     env = {**os.environ, "SHIELDSTORM_DATA_DIR": os.environ.get("SHIELDSTORM_DATA_DIR", str(work / "data"))}
 
-    def spawn(argv: list[str]) -> None:
-        processes.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    def spawn(argv: list[str], extra_env: dict[str, str] | None = None) -> int:
+        process = subprocess.Popen(argv, env={**env, **(extra_env or {})}, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        processes.append(process)
+        return process.pid
 
+    targets: dict[str, tuple[int, int]] = {}  # name -> (port, pid)
     try:
         spawn([sys.executable, __file__, "--role", "upstream", "--port", str(up_port)])
-        spawn([sys.executable, __file__, "--role", "bare", "--port", str(bare_port), "--upstream", upstream])
-        for port, audit in ((shield_port, False), (audit_port, True)):
+        port = free_port()
+        targets["bare proxy"] = (port, spawn([sys.executable, __file__, "--role", "bare", "--port", str(port),
+                                              "--upstream", upstream]))
+        shields: list[tuple[str, bool, dict[str, str]]] = []
+        if args.baseline_src:
+            baseline = str(Path(args.baseline_src).resolve())
+            shields.append(("shield (baseline)", False, {"PYTHONPATH": baseline}))
+        shields.append(("shield", False, {}))
+        if args.audit:
+            shields.append(("shield + audit", True, {}))
+        for name, audit, extra in shields:
+            port = free_port()
             config = work / f"shield-{port}.json"
             shield_config(config, upstream, port, audit)
-            spawn([sys.executable, "-m", "shieldstorm", "shield", "serve", "-c", str(config)])
-        for port in (up_port, bare_port, shield_port, audit_port):
+            targets[name] = (port, spawn([sys.executable, "-m", "shieldstorm", "shield", "serve", "-c", str(config)],
+                                         extra))
+        wait_port(up_port, 120)
+        for port, _ in targets.values():
             wait_port(port, 120)
         clean, attack = work / "clean.json", work / "attack.json"
         clean.write_bytes(chat_body(CLEAN))
         attack.write_bytes(chat_body(ATTACK))
-        targets = {"bare proxy": bare_port, "shield": shield_port, "shield + audit": audit_port}
         path = "/v1/chat/completions"
-        for port in targets.values():  # warm-up (JIT-less, but caches, pools, first compile)
+        for port, _ in targets.values():  # warm-up: caches, pools, first compile
             load(f"http://127.0.0.1:{port}{path}", clean, 4, 1)
-        results: dict[str, dict[str, Any]] = {}
-        for name, port in targets.items():
-            url = f"http://127.0.0.1:{port}{path}"
-            results[name] = {
-                "clean": load(url, clean, args.connections, args.duration),
-                "clean_c1": load(url, clean, 1, args.duration),
-            }
-            if name != "bare proxy":
-                results[name]["attack"] = load(url, attack, args.connections, args.duration)
+        runs: dict[str, dict[str, list[dict[str, float]]]] = {name: {} for name in targets}
+        names = list(targets)
+        for round_index in range(args.rounds):
+            # Interleaved: every round measures every target once, starting with a different one each round, so
+            # slow drifts of the machine's load hit all targets alike.
+            order = names[round_index % len(names):] + names[:round_index % len(names)]
+            for name in order:
+                port, pid = targets[name]
+                url = f"http://127.0.0.1:{port}{path}"
+                cases = [("clean", clean, args.connections), ("clean_c1", clean, 1)]
+                if name != "bare proxy":
+                    cases.append(("attack", attack, args.connections))
+                for case, body, connections in cases:
+                    cpu = cpu_seconds(pid)
+                    result = load(url, body, connections, args.duration)
+                    result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(result["rps"] * args.duration, 1)
+                    runs[name].setdefault(case, []).append(result)
         policy = policy_latency()
     finally:
         for process in processes:
@@ -270,17 +341,21 @@ def run_bench(args: argparse.Namespace) -> None:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+    results = {name: {case: {key: median([r[key] for r in rs]) for key in rs[0]} for case, rs in cases.items()}
+               for name, cases in runs.items()}
     report(results, policy, args)
 
 
 def report(results: dict[str, dict[str, Any]], policy: dict[str, float], args: argparse.Namespace) -> None:
     bare = results["bare proxy"]
     lines = [f"load generator: {'wrk' if shutil.which('wrk') else 'aiohttp subprocess'}, {args.connections} "
-             f"connections x {args.duration:.0f} s (throughput), 1 connection (latency); {os.cpu_count()} cores, "
-             f"load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
+             f"connections (throughput) and 1 connection (latency), {args.duration:.0f} s per run, {args.rounds} "
+             f"interleaved rounds, medians; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
+             "end (the machine is shared)",
              "",
-             "| target | body | req/s | p50 ms | p99 ms | req/s vs bare | p99 @1 conn ms | added p99 ms |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| target | body | req/s | p50 ms | p99 ms | req/s vs bare | server CPU ms/req | p99 @1 conn ms | "
+             "added p99 ms |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         for body in ("clean", "attack"):
             if body not in runs:
@@ -290,15 +365,17 @@ def report(results: dict[str, dict[str, Any]], policy: dict[str, float], args: a
             c1 = runs["clean_c1"]["p99_ms"] if body == "clean" else float("nan")
             added = c1 - bare["clean_c1"]["p99_ms"] if body == "clean" else float("nan")
             lines.append(f"| {name} | {body} | {run['rps']:.0f} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | "
-                         f"{ratio:.0%} | {c1:.2f} | {added:+.2f} |".replace("nan", "-"))
-    lines += ["", f"policy evaluation (compiled bundle entry point, in process): p50 {policy['p50_ms']:.3f} ms, "
-                  f"p99 {policy['p99_ms']:.3f} ms"]
+                         f"{ratio:.0%} | {run['cpu_ms']:.2f} | {c1:.2f} | {added:+.2f} |".replace("nan", "-"))
+    lines += ["", "policy evaluation (`PolicyEngine.evaluate`, in process): every input distinct (cache misses) "
+                  f"p50 {policy['p50_ms']:.3f} ms, p99 {policy['p99_ms']:.3f} ms; one input repeated (cache hits) "
+                  f"p50 {policy['cached_p50_ms']:.3f} ms, p99 {policy['cached_p99_ms']:.3f} ms"]
     shield = results["shield"]
     ratio = shield["clean"]["rps"] / bare["clean"]["rps"]
     added = shield["clean_c1"]["p99_ms"] - bare["clean_c1"]["p99_ms"]
     lines += ["", f"targets: throughput >= 70% of bare: {ratio:.0%} ({'met' if ratio >= 0.7 else 'NOT met'}); "
                   f"added p99 <= 2 ms: {added:+.2f} ms ({'met' if added <= 2 else 'NOT met'}); "
-                  f"policy p99 <= 1 ms: {policy['p99_ms']:.3f} ms ({'met' if policy['p99_ms'] <= 1 else 'NOT met'})"]
+                  f"policy p99 <= 1 ms: {policy['p99_ms']:.3f} ms uncached "
+                  f"({'met' if policy['p99_ms'] <= 1 else 'NOT met'})"]
     text = "\n".join(lines)
     print(text)
     if args.write_docs:

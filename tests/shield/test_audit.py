@@ -34,3 +34,37 @@ async def test_every_decision_is_audited_without_content(tmp_path: Path, upstrea
     assert entries[0].tenant == "anonymous" and entries[0].data["mode"] == "proxy"
     dumped = str([e.to_json_dict() for e in entries])
     assert "secret-sauce" not in dumped and "erin@example.com" not in dumped
+
+
+async def test_concurrent_decisions_are_batched_and_all_durable(tmp_path: Path):
+    import asyncio
+
+    from shieldstorm.shield.audit_sink import AuditSink
+    from shieldstorm.shield.config import AuditConfig
+    from shieldstorm.shield.metrics import ShieldMetrics
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    for wait in (True, False):
+        sink = AuditSink(AuditConfig(enabled=True, url=url, wait=wait), ShieldMetrics())
+        await sink.open()
+        appended: list[int] = []
+        append_many = sink.log.append_many_async
+
+        async def counting(events: list, append_many=append_many, appended=appended) -> list[int]:
+            appended.append(len(events))
+            return await append_many(events)
+
+        sink.log.append_many_async = counting
+        summaries = [{"correlation_id": f"{wait}-{i}", "tenant": "t", "principal": "p", "action": "allow"}
+                     for i in range(20)]
+        await asyncio.gather(*(sink.record(s, mode="proxy", method="POST", path="/x?q=1", client_ip="127.0.0.1")
+                               for s in summaries))
+        if wait:  # answered only once durable: already in the log
+            with AuditLog.open(url) as reader:
+                assert {e.event.correlation_id for e in reader.entries()} >= {s["correlation_id"] for s in summaries}
+        await sink.close()
+        assert appended == [20]  # one hand-off for the 20 decisions of one loop iteration
+    with AuditLog.open(url) as log:
+        ids = [entry.event.correlation_id for entry in log.entries()]
+        assert log.verify().ok
+    assert ids == [f"{wait}-{i}" for wait in (True, False) for i in range(20)]  # in order, none lost

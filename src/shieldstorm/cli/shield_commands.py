@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Annotated
@@ -26,13 +25,13 @@ def serve_command(
 ) -> None:
     """Run the Shield in front of UPSTREAM until Ctrl-C."""
     from shieldstorm.shield.config import load_config
-    from shieldstorm.shield.server import serve
+    from shieldstorm.shield.server import run
 
     settings = load_config(config, upstream_url=upstream, mode=mode, host=host, port=port)
     where = f"{'https' if settings.server.tls else 'http'}://{settings.server.host}:{settings.server.port}"
     typer.echo(f"shield: {settings.mode} mode on {where} → {settings.upstream.url or '(authorizer)'}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, log_level=log_level))
+        run(settings, log_level=log_level)
 
 
 @shield_app.command("check")

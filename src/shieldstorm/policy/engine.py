@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shieldstorm.errors import ConfigError
 from shieldstorm.policy.bundle import PolicyBundle, load_bundle, merge_bundles
+from shieldstorm.policy.decision_cache import DecisionCache, cache_key, nondeterministic_builtins
 from shieldstorm.policy.network import NetworkAcl
 from shieldstorm.policy.rego_source import input_keys
 
@@ -32,6 +33,7 @@ DEFAULT_POLICY_DIR = POLICIES_DIR / "default"
 PRESETS_DIR = POLICIES_DIR / "presets"
 FailMode = Literal["closed", "challenge"]
 FAIL_MODES: tuple[str, ...] = ("closed", "challenge")
+DECISION_CACHE_ENTRIES = 4096
 
 
 class PolicyDecision(BaseModel):
@@ -169,6 +171,7 @@ class PolicyEngine:
         fail_mode: str = "closed",
         entrypoint: str = ENTRYPOINT,
         signer: str | None = None,
+        cache_entries: int = DECISION_CACHE_ENTRIES,
     ) -> None:
         if fail_mode not in FAIL_MODES:
             raise ConfigError(f"policy fail_mode must be one of {', '.join(FAIL_MODES)}, not {fail_mode!r}")
@@ -182,8 +185,15 @@ class PolicyEngine:
         self._interpreter, self._compiled = compile_bundle(bundle, [entrypoint])
         # Only the top-level input keys the policy reads are handed to rego-cpp (None: the policy may read any
         # key, e.g. it iterates `input`); building and querying a smaller input is cheaper.
-        self._input_keys = input_keys(list(bundle.modules().values()))
+        sources = list(bundle.modules().values())
+        self._input_keys = input_keys(sources)
         self._lock = threading.Lock()
+        # Decisions by exact input (see decision_cache.py); none when the policy reads the clock, the network or
+        # randomness, or when disabled (cache_entries=0).
+        self.nondeterministic = nondeterministic_builtins(sources)
+        self.cache: DecisionCache[PolicyDecision] | None = (
+            DecisionCache(cache_entries) if cache_entries > 0 and not self.nondeterministic else None
+        )
 
     # ---- constructors ---------------------------------------------------------------------------------
 
@@ -221,24 +231,62 @@ class PolicyEngine:
         document["network"] = self.network.check(document.get("tenant"), document.get("client_ip"))
         return document
 
-    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+    def _trimmed(self, input: dict[str, Any]) -> dict[str, Any]:
+        """The prepared document with only the keys the policy reads: what rego-cpp gets, and the cache key."""
+        keys = self._input_keys
+        if keys is None:
+            return self.prepare_input(input)
+        document = {key: value for key, value in input.items() if key in keys}
+        if "network" in keys:  # computed here, as prepare_input does, only when the policy reads it
+            document["network"] = self.network.check(input.get("tenant"), input.get("client_ip"))
+        return document
+
+    def cached(self, input: dict[str, Any]) -> PolicyDecision | None:
+        """The decision for `input` if the cache already holds it (no rego-cpp evaluation), else None.
+
+        The returned object is the cached one, shared with later callers: read it, never modify it
+        (`evaluate` returns a private copy).
+        """
+        if self.cache is None:
+            return None
         try:
-            document = self.prepare_input(input)
-            raw = self._evaluate_raw(document)
+            key = cache_key(self._trimmed(input))
+        except Exception:
+            return None
+        return self.cache.get(key)
+
+    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+        key = None
+        try:
+            document = self._trimmed(input)
+            if self.cache is not None:
+                try:
+                    key = cache_key(document)
+                except ValueError:  # a value marshal does not encode: evaluate it, uncached
+                    key = None
+                if key is not None and (hit := self.cache.get(key)) is not None:
+                    return _copy(hit)
+            raw = self._evaluate_trimmed(document)
         except Exception as exc:  # any engine failure is a fail-mode decision, never an exception to the caller
             log.warning("policy evaluation failed: %s", type(exc).__name__)
             return fail_decision(self.fail_mode, f"evaluation failed: {type(exc).__name__}")
-        return self._decision(raw)
+        decision = self._decision(raw)
+        if key is not None and self.cache is not None and not decision.fail_mode_applied:
+            self.cache.put(key, _copy(decision))
+        return decision
 
     def _evaluate_raw(self, document: dict[str, Any]) -> str:
+        keys = self._input_keys
+        if keys is not None:
+            document = {key: value for key, value in document.items() if key in keys}
+        return self._evaluate_trimmed(document)
+
+    def _evaluate_trimmed(self, document: dict[str, Any]) -> str:
         # The input is built outside the lock (it is independent of the interpreter), then set and queried
         # under it. regofast makes the same rego-cpp calls as regopy's Input/query_bundle_entrypoint, minus
         # the per-scalar buffer copies and the JSON parse regopy's Output does on construction.
         from shieldstorm.policy import regofast
 
-        keys = self._input_keys
-        if keys is not None:
-            document = {key: value for key, value in document.items() if key in keys}
         handle = regofast.build_input(document)
         try:
             with self._lock:
@@ -264,6 +312,15 @@ class PolicyEngine:
     def evaluate_json(self, document: dict[str, Any]) -> str:
         """Raw rego-cpp output for an already-prepared document (for diff/shadow tooling)."""
         return self._evaluate_raw(document)
+
+
+def _copy(decision: PolicyDecision) -> PolicyDecision:
+    """A cached decision is shared: callers get their own lists and headers."""
+    return PolicyDecision.model_construct(
+        decision=decision.decision, reasons=list(decision.reasons), redact=list(decision.redact),
+        status=decision.status, headers=dict(decision.headers), fail_mode_applied=decision.fail_mode_applied,
+        error=decision.error,
+    )
 
 
 def default_bundle(presets: list[str] | None = None) -> PolicyBundle:

@@ -138,6 +138,24 @@ class PolicyHolder:
                 log.exception("policy input hook failed")
         return decision
 
+    def cached(self, input: dict[str, Any]) -> PolicyDecision | None:
+        """The active engine's cached decision for `input` (no rego-cpp evaluation), or None.
+
+        Lets a caller answer a repeated input inline and send only real evaluations to a worker thread. None while
+        a shadow candidate is staged (every input must reach it) or when the input was not seen before. The
+        decision is shared with the cache: read it, never modify it.
+        """
+        state = self._state
+        if state.candidate is not None:
+            return None
+        decision = state.engine.cached(input)
+        if decision is not None and self.on_input is not None:
+            try:
+                self.on_input(input)
+            except Exception:  # sampling must never affect the decision
+                log.exception("policy input hook failed")
+        return decision
+
     def _shadow_worker(self) -> None:
         assert self._shadow_queue is not None
         while True:

@@ -8,6 +8,7 @@ refused whenever an allow list exists. The result is handed to Rego as `input.ne
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,15 @@ def _lists(node: Any, where: str) -> _Lists | None:
     return _Lists(_parse(net.get("allow"), f"{where}.network.allow"), _parse(net.get("deny"), f"{where}.network.deny"))
 
 
+@functools.lru_cache(maxsize=4096)
+def _address(client_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parsed once per distinct client IP (callers repeat: parsing costs more than the ACL check itself)."""
+    try:
+        return ipaddress.ip_address(client_ip)
+    except ValueError:
+        return None
+
+
 class NetworkAcl:
     """Pre-parsed CIDR lists; `check` costs a few comparisons per request."""
 
@@ -65,10 +75,7 @@ class NetworkAcl:
 
     def check(self, tenant: Any, client_ip: Any) -> dict[str, Any]:
         lists = self._tenants.get(str(tenant), self._default) if tenant is not None else self._default
-        try:
-            address = ipaddress.ip_address(str(client_ip)) if client_ip not in (None, "") else None
-        except ValueError:
-            address = None
+        address = _address(str(client_ip)) if client_ip not in (None, "") else None
         if address is None:
             if lists.allow:
                 return {"allowed": False, "reason": "no_client_ip", "matched": None}

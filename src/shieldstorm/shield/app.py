@@ -12,9 +12,12 @@ Modes:
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
+import itertools
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -104,6 +107,7 @@ class ShieldApp:
         self.audit = AuditSink(config.audit, self.metrics)
         self.proxies = TrustedProxies(config.server.trusted_proxies)
         self.upstream_label = "authz" if self.upstream is None else self.upstream.base
+        self._circuit_gauge = self.metrics.circuit_open.labels(self.upstream_label)
         self.started = time.time()
         self.credits: CreditsGate | None = CreditsGate(config.credits) if config.credits.enabled else None
         self._lifespans = 0
@@ -121,6 +125,11 @@ class ShieldApp:
             await self.audit.open()
             if self.credits is not None:
                 await self.credits.open()
+            # Everything built so far (patterns, compiled policy, config, imported modules) lives as long as the
+            # process: move it out of the collector's generations, so full collections triggered by per-request
+            # garbage scan only young objects (a full collection of the startup heap took 75 ms here).
+            gc.collect()
+            gc.freeze()
 
     async def shutdown(self) -> None:
         self._lifespans -= 1
@@ -275,7 +284,7 @@ class ShieldApp:
                 await send_simple(send, *json_error(status, f"upstream_{kind}", "upstream did not answer",
                                                     info.correlation_id))
                 return
-        self.metrics.circuit_open.labels(self.upstream_label).set(1 if self.upstream.breaker.state == "open" else 0)
+        self._circuit_gauge.set(1 if self.upstream.breaker.state == "open" else 0)
         if upstream_response.status >= 500:
             self.metrics.upstream_errors.labels(self.upstream_label, "http_5xx").inc()
         try:
@@ -417,10 +426,15 @@ class ShieldApp:
         return ready, checks
 
 
-def _new_id() -> str:
-    import uuid
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
 
-    return uuid.uuid4().hex
+
+def _new_id() -> str:
+    """A correlation id unique per process (random prefix) and per request (counter): 32 hex characters like a
+    UUID's, without a getrandom() system call per request. It identifies, it does not authenticate (clients may
+    choose their own with X-Request-Id)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _length(length: int | None) -> list[tuple[bytes, bytes]]:
@@ -489,12 +503,28 @@ def create_app(config: ShieldConfig, shield: ShieldApp | None = None) -> Starlet
         finally:
             await shield.shutdown()
 
-    app = Starlette(
+    app = _ShieldStarlette(
+        shield,
         routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
                 Mount("/", app=shield)],
         lifespan=lifespan,
     )
     app.state.shield = shield
     return app
+
+
+class _ShieldStarlette(Starlette):
+    """Starlette serves health, readiness, metrics and the lifespan; guarded traffic goes straight to the Shield
+    (the same destination as the catch-all Mount, without a router match and middleware stack per request)."""
+
+    def __init__(self, shield: ShieldApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shield = shield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in RESERVED_PATHS:
+            await self._shield(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 

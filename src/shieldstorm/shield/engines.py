@@ -105,6 +105,18 @@ class GateDecision:
     error: str | None = None
 
 
+def _gate(result: Any) -> GateDecision:
+    return GateDecision(
+        decision=result.decision,
+        reasons=list(result.reasons),
+        redact=list(result.redact),
+        status=result.status,
+        headers=dict(result.headers),
+        fail_mode_applied=bool(result.fail_mode_applied),
+        error=result.error,
+    )
+
+
 class PolicyGate:
     """Rego via PolicyHolder when the policy package is present; threshold decision otherwise."""
 
@@ -146,22 +158,20 @@ class PolicyGate:
     def kind(self) -> str:
         return "rego" if self.holder is not None else "thresholds"
 
+    def cached(self, document: dict[str, Any]) -> GateDecision | None:
+        """The Rego decision for a repeated input straight from the policy's decision cache, else None."""
+        if self.holder is None:
+            return None
+        result = self.holder.cached(document)
+        return None if result is None else _gate(result)
+
     def evaluate(self, document: dict[str, Any]) -> GateDecision:
         if self.holder is None:
             sensitive = any(d["kind"] in ("pii", "secret") for d in document["detections"])
             action = threshold_decision(self.risk, document["risk"], attack=document["attack"], sensitive=sensitive)
             return GateDecision(action, [f"risk {document['risk']:.2f} ({action} by thresholds)"]
                                 if action != "allow" else [])
-        result = self.holder.evaluate(document)
-        return GateDecision(
-            decision=result.decision,
-            reasons=list(result.reasons),
-            redact=list(result.redact),
-            status=result.status,
-            headers=dict(result.headers),
-            fail_mode_applied=bool(result.fail_mode_applied),
-            error=result.error,
-        )
+        return _gate(self.holder.evaluate(document))
 
     def status(self) -> dict[str, Any]:
         if self.runtime is None:

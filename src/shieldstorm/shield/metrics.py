@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry import trace
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shieldstorm.errors import ConfigError
+from shieldstorm.shield.loop_histogram import LoopHistogram
 
 STAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -31,11 +32,12 @@ class ShieldMetrics:
         r = self.registry
         self.decisions = Counter("shieldstorm_shield_decisions", "Shield decisions by action, tenant and category",
                                  ["action", "tenant", "category", "direction"], registry=r)
-        self.stage_seconds = Histogram("shieldstorm_shield_stage_seconds", "Latency of each pipeline stage",
-                                       ["stage"], buckets=STAGE_BUCKETS, registry=r)
-        self.request_seconds = Histogram("shieldstorm_shield_request_seconds",
-                                         "Whole request latency including the upstream", ["mode"],
-                                         buckets=REQUEST_BUCKETS, registry=r)
+        # Observed ten times per request, from the event loop only: lock-free (loop_histogram.py).
+        self.stage_seconds = LoopHistogram("shieldstorm_shield_stage_seconds", "Latency of each pipeline stage",
+                                           ["stage"], buckets=STAGE_BUCKETS, registry=r)
+        self.request_seconds = LoopHistogram("shieldstorm_shield_request_seconds",
+                                             "Whole request latency including the upstream", ["mode"],
+                                             buckets=REQUEST_BUCKETS, registry=r)
         self.upstream_errors = Counter("shieldstorm_shield_upstream_errors", "Upstream failures by kind",
                                        ["upstream", "kind"], registry=r)
         self.circuit_open = Gauge("shieldstorm_shield_circuit_open", "1 while the upstream circuit is open",
@@ -64,18 +66,18 @@ class ShieldMetrics:
             return tenant
         return "other"
 
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[Any]:
+    def stage(self, name: str) -> contextlib.AbstractContextManager[Any]:
+        """Times one pipeline stage into its histogram (and a span when tracing is on)."""
         histogram = self._stage_children.get(name)
         if histogram is None:
             histogram = self._stage_children[name] = self.stage_seconds.labels(name)
-        started = time.perf_counter()
         if not tracing_enabled():  # no provider installed: skip even the no-op span machinery on the hot path
-            try:
-                yield None
-            finally:
-                histogram.observe(time.perf_counter() - started)
-            return
+            return _Timed(histogram)
+        return self._traced_stage(name, histogram)
+
+    @contextlib.contextmanager
+    def _traced_stage(self, name: str, histogram: Any) -> Iterator[Any]:
+        started = time.perf_counter()
         with self.tracer.start_as_current_span(f"shield.{name}") as span:
             try:
                 yield span
@@ -88,13 +90,39 @@ class ShieldMetrics:
             self.decisions.labels(action, label, category, direction).inc()
 
 
+class _Timed:
+    """A plain class rather than a generator context manager: a request passes through nine stages."""
+
+    __slots__ = ("histogram", "started")
+
+    def __init__(self, histogram: Any) -> None:
+        self.histogram = histogram
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.histogram.observe(time.perf_counter() - self.started)
+
+
 _tracing_configured = False
+# Read once: OpenTelemetry loads a provider named by this variable on the first get_tracer_provider() call.
+_ENV_PROVIDER = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
 def tracing_enabled() -> bool:
-    """True once an SDK tracer provider is installed (by configure_tracing or by the embedding application)."""
+    """True once an SDK tracer provider is installed (by configure_tracing or by the embedding application).
+
+    Called on every stage of every request: while no global provider is set (the API module's global is still
+    None), the answer is False without `get_tracer_provider()`, which reads the environment on each call.
+    """
+    if _tracing_configured:
+        return True
+    if getattr(trace, "_TRACER_PROVIDER", True) is None and not _ENV_PROVIDER:
+        return False
     provider = trace.get_tracer_provider()
-    return _tracing_configured or not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 def configure_tracing() -> str | None:

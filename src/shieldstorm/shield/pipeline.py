@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections import deque
@@ -128,6 +129,14 @@ class Decision:
         }
 
 
+def policy_risk(risk: float) -> float:
+    """The risk as the policy sees it: rounded *up* to 0.01 (the resolution of X-Shield-Risk and of the policy's
+    thresholds). A `risk >= t` or `risk > t` rule with a two-decimal threshold `t` never gets more lenient
+    (`>` is unchanged; `>=` fires from `t - 0.01` exclusive), and inputs that differ only in the third decimal
+    share one policy decision-cache entry. The rounding to 9 decimals first absorbs float noise (0.1 + 0.2)."""
+    return math.ceil(round(risk * 100, 9)) / 100
+
+
 def _refusal(info: RequestInfo, status: int, error_type: str, reason: str, **extra: Any) -> Decision:
     return Decision(action="block", status=status, risk=1.0 if status in (401, 403) else 0.0, reasons=[reason],
                     client_ip=info.client_ip,
@@ -197,6 +206,7 @@ class Pipeline:
         self.policy = PolicyGate(config.policy, config.risk)
         self.canary_pattern = re2.compile(config.response.canary_pattern) if config.response.canary_pattern else None
         self.recent: deque[dict[str, Any]] = deque(maxlen=config.admin.recent_decisions)
+        self._canary_memo: dict[str, tuple[str, ...]] = {}
 
     def _rate_backend_error(self, error: str) -> None:
         self.metrics.ratelimit_backend_errors.labels(error).inc()
@@ -218,7 +228,7 @@ class Pipeline:
             "categories": sorted({d["category"] for d in detections}),
             "attack": attack,
             "verdict": verdict,
-            "risk": risk,
+            "risk": policy_risk(risk),
             "rate": round(signals.rate * 60, 3) if signals else 0.0,  # requests per minute by this principal
             "rate_limit": {"limit": rate.limit, "remaining": rate.remaining, "pressure": round(rate.pressure, 4)},
             "body_size": len(info.body),
@@ -275,7 +285,11 @@ class Pipeline:
             risk = composite_risk(self.config.risk, detector_risk, signals.anomaly if signals else 0.0, rate.pressure)
             document = self.policy_input(info, identity, risk=risk, attack=attack, detections=detections, rate=rate,
                                          extracted=extracted, signals=signals, verdict=verdict)
-            gate = await asyncio.to_thread(self.policy.evaluate, document)
+            # A repeated input is answered from the policy's decision cache inline; only a real rego-cpp
+            # evaluation goes to a worker thread (rego-cpp releases the GIL; a thread hop costs more than a hit).
+            gate = self.policy.cached(document)
+            if gate is None:
+                gate = await asyncio.to_thread(self.policy.evaluate, document)
         # 7. decision
         with m.stage("decision"):
             decision = self._finish(info, identity, rate, extracted, signals, risk, detections, gate)
@@ -323,9 +337,20 @@ class Pipeline:
         if extracted is not None and self.canary_pattern is not None:
             system = extracted.system_prompt
             if system:
-                canaries.extend(match if isinstance(match, str) else match[0]
-                                for match in self.canary_pattern.findall(system))
+                canaries.extend(self._system_canaries(system))
         return [c for c in dict.fromkeys(canaries) if c]
+
+    def _system_canaries(self, system: str) -> tuple[str, ...]:
+        """Canary tokens of one system prompt; an agent sends the same system prompt with every request."""
+        found = self._canary_memo.get(system)
+        if found is None:
+            assert self.canary_pattern is not None
+            found = tuple(match if isinstance(match, str) else match[0]
+                          for match in self.canary_pattern.findall(system))
+            if len(self._canary_memo) >= 256:
+                self._canary_memo.clear()
+            self._canary_memo[system] = found
+        return found
 
     def record(self, decision: Decision) -> dict[str, Any]:
         summary = decision.summary()

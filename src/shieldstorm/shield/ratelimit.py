@@ -12,7 +12,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shieldstorm.shield.config import LimitConfig, RateLimitConfig
@@ -23,6 +23,16 @@ class RateKey:
     scope: Literal["tenant", "principal"]
     name: str
     limit: LimitConfig
+    # Derived once per key (keys are reused request after request): the local limiter's slot and GCRA numbers.
+    slot: str = field(init=False, compare=False)
+    interval: float = field(init=False, compare=False)
+    capacity: float = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        interval, capacity = _params(self.limit)
+        object.__setattr__(self, "slot", f"{self.scope}:{self.name}")
+        object.__setattr__(self, "interval", interval)
+        object.__setattr__(self, "capacity", capacity)
 
 
 @dataclass(frozen=True)
@@ -80,21 +90,25 @@ class LocalLimiter:
         now = time.monotonic() if now is None else now
         outcomes: list[tuple[bool, float, float, float]] = []
         new_tats: list[float] = []
+        allowed = True
+        tats = self._tat
         for key in keys:
-            interval, capacity = _params(key.limit)
-            tat = max(self._tat.get(f"{key.scope}:{key.name}", now), now)
+            interval = key.interval
+            tat = tats.get(key.slot, now)
+            if tat < now:
+                tat = now
             new_tat = tat + cost * interval
-            allow_at = new_tat - capacity
+            allow_at = new_tat - key.capacity
             if allow_at > now:
+                allowed = False
                 outcomes.append((False, allow_at - now, tat - now, 0.0))
             else:
                 outcomes.append((True, 0.0, new_tat - now, (now - allow_at) / interval))
             new_tats.append(new_tat)
-        if all(out[0] for out in outcomes):
+        if allowed:
             for key, new_tat in zip(keys, new_tats, strict=True):
-                name = f"{key.scope}:{key.name}"
-                self._tat[name] = new_tat
-                self._tat.move_to_end(name)
+                tats[key.slot] = new_tat
+                tats.move_to_end(key.slot)
             while len(self._tat) > self._max_keys:
                 self._tat.popitem(last=False)
         return _combine(keys, outcomes, "local")
@@ -151,8 +165,7 @@ class RedisLimiter:
             return UNLIMITED
         args: list[float] = [cost]
         for key in keys:
-            interval, capacity = _params(key.limit)
-            args += [round(interval * 1e6), round(capacity * 1e6)]
+            args += [round(key.interval * 1e6), round(key.capacity * 1e6)]
         raw = await self._script(keys=[f"{self._prefix}{k.scope}:{k.name}" for k in keys], args=args)
         outcomes = [(bool(int(a)), int(r) / 1e6, int(s) / 1e6, int(m) / 1000) for a, r, s, m in raw]
         return _combine(keys, outcomes, "redis")
@@ -175,13 +188,21 @@ class RateLimiter:
             self.redis = RedisLimiter(config.redis_url, prefix=config.key_prefix, timeout=config.redis_timeout_seconds)
         self.fallback_active = False
         self._on_backend_error = on_backend_error
+        self._keys: dict[tuple[str, str], list[RateKey]] = {}
 
     def keys_for(self, tenant: str, principal: str) -> list[RateKey]:
-        keys: list[RateKey] = []
+        # The same callers come back request after request: their (immutable) keys are built once.
+        keys = self._keys.get((tenant, principal))
+        if keys is not None:
+            return keys
+        keys = []
         if self.config.per_tenant is not None:
             keys.append(RateKey("tenant", tenant, self.config.per_tenant))
         if self.config.per_principal is not None:
             keys.append(RateKey("principal", f"{tenant}/{principal}", self.config.per_principal))
+        if len(self._keys) >= 10_000:
+            self._keys.clear()
+        self._keys[(tenant, principal)] = keys
         return keys
 
     async def check(self, tenant: str, principal: str, cost: int = 1) -> RateResult:

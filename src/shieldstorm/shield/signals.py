@@ -1,6 +1,8 @@
 """Request signals per principal: rate, size and novelty, folded into one anomaly score in [0, 1].
 
-- rate: requests in the sliding window relative to the principal's own typical window rate;
+- rate: requests in the sliding window relative to the principal's own typical window rate, sampled at most once
+  a second per principal (a busy principal's rate, and so its risk and policy input, changes once a second rather
+  than on every request: repeated requests then share one policy decision-cache entry; the hard limit is GCRA's);
 - size: how far the body size is above the principal's running mean (z-score via Welford, log scale);
 - novelty: share of the request's word 3-gram hashes never seen from this principal before.
 
@@ -10,6 +12,7 @@ combination when configured; it is scored from exported arrays, not through scik
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import zlib
@@ -20,6 +23,7 @@ from shieldstorm.shield.anomaly import ExportedForest
 from shieldstorm.shield.config import SignalsConfig
 
 MAX_SHINGLES = 4096  # per principal, oldest forgotten first
+RATE_SAMPLE_SECONDS = 1.0
 MIN_HISTORY = 5  # below this many requests a principal is new: no size/novelty judgement yet
 
 
@@ -43,13 +47,22 @@ class _Principal:
     mean: float = 0.0
     m2: float = 0.0
     shingles: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    sampled_at: float = -math.inf  # when `sampled` (requests in the window) was last counted
+    sampled: int = 0
 
 
-def shingle_hashes(text: str, limit: int = 256) -> set[int]:
+def shingle_hashes(text: str, limit: int = 256) -> frozenset[int]:
+    return _shingle_hashes(text, limit)
+
+
+# Chat clients resend the same turns (retries, agents looping over one prompt): a repeated text reuses its hashes
+# (a pure function of the text; callers only read the set).
+@functools.lru_cache(maxsize=1024)
+def _shingle_hashes(text: str, limit: int) -> frozenset[int]:
     words = text.lower().split()
     if len(words) < 3:
-        return {zlib.crc32(" ".join(words).encode())} if words else set()
-    return {zlib.crc32(" ".join(words[i:i + 3]).encode()) for i in range(min(len(words) - 2, limit))}
+        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
+    return frozenset({zlib.crc32(" ".join(words[i:i + 3]).encode()) for i in range(min(len(words) - 2, limit))})
 
 
 def _squash(value: float, scale: float) -> float:
@@ -76,9 +89,11 @@ class SignalTracker:
         window = self.config.window_seconds
         arrivals = state.arrivals
         arrivals.append(now)
-        while arrivals and arrivals[0] < now - window:
-            arrivals.popleft()
-        rate = len(arrivals) / window
+        if now - state.sampled_at >= RATE_SAMPLE_SECONDS:
+            while arrivals and arrivals[0] < now - window:
+                arrivals.popleft()
+            state.sampled, state.sampled_at = len(arrivals), now
+        rate = state.sampled / window
 
         log_size = math.log1p(size)
         size_z = 0.0
@@ -106,6 +121,6 @@ class SignalTracker:
             # is normal for chat traffic, so it only adds when combined with size.
             size_part = _squash(max(size_z - 2.0, 0.0), 2.0)
             baseline = self.config.burst_baseline
-            burst_part = _squash(max(len(arrivals) - baseline, 0), baseline)
+            burst_part = _squash(max(state.sampled - baseline, 0), baseline)
             anomaly = 1 - (1 - size_part) * (1 - 0.5 * burst_part) * (1 - 0.3 * novelty * size_part)
         return RequestSignals(rate=rate, size=size, size_z=size_z, novelty=novelty, anomaly=min(max(anomaly, 0.0), 1.0))
