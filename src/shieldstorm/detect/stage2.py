@@ -1,0 +1,82 @@
+"""The learned second stage: a text classifier's opinion, reported as one more injection finding.
+
+It runs after the pattern stage, only when that stage has not already decided `attack`, and only on
+texts whose head/tail windows carry a cue word (`data/classifier_cues.json`, one RE2 search). It emits
+one finding per window read (the whole text, or its head and its tail) under the model's pattern id
+(`PI-CLF-001`), with severity `high` or `medium` from probability thresholds calibrated on dev and
+stored in the model file (overridable in `DetectorConfig.classifier`). Scoring then treats it like any
+pattern: high is an attack alone, medium needs one more medium pattern.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+import re2
+
+from shieldstorm.detect.classifier import LinearTextModel, load_model, windows
+from shieldstorm.detect.config import DetectorConfig
+from shieldstorm.detect.models import Finding, Kind, Severity
+from shieldstorm.detect.scoring import score
+from shieldstorm.errors import ConfigError
+
+
+@cache
+def _model(path: str | None) -> LinearTextModel:
+    return load_model(path)
+
+
+@cache
+def cue_regex() -> re2._Regexp:
+    data = json.loads(resources.files("shieldstorm.detect.data").joinpath("classifier_cues.json").read_text("utf-8"))
+    cues = data.get("cues") if isinstance(data, dict) else None
+    if not isinstance(cues, list) or not cues or not all(isinstance(c, str) and c for c in cues):
+        raise ConfigError("shieldstorm/detect/data/classifier_cues.json: 'cues' must be a non-empty list of strings")
+    return re2.compile("|".join(f"(?:{c})" for c in cues))
+
+
+def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, float]:
+    """(high, medium) probability thresholds: the config's, else the model file's calibrated ones."""
+    stored = model.meta.get("thresholds") or {}
+    cfg = config.classifier
+    high = cfg.high_threshold if cfg.high_threshold is not None else float(stored.get("high", 1.0))
+    medium = cfg.medium_threshold if cfg.medium_threshold is not None else float(stored.get("medium", high))
+    return high, min(medium, high)
+
+
+def second_stage(text: str, findings: list[Finding], config: DetectorConfig) -> list[Finding]:
+    """Findings of the classifier for `text` (empty when disabled, not needed, not cued or below threshold)."""
+    cfg = config.classifier
+    if not cfg.enabled or not text:
+        return []
+    if findings and score(findings, config)[1]:
+        return []  # the patterns already decided: the classifier could not change `attack`
+    model = _model(cfg.model_path)
+    prepared = model.prepare(text)
+    if cfg.gate and cue_regex().search(prepared) is None:
+        return []
+    probability = model.probability_prepared(prepared)
+    high, medium = thresholds(model, config)
+    if probability >= high:
+        severity = Severity.HIGH
+    elif probability >= medium:
+        severity = Severity.MEDIUM
+    else:
+        return []
+    finding = model.meta.get("finding") or {}
+    pattern_id = str(finding.get("pattern_id", "PI-CLF-001"))
+    category = str(finding.get("category", "jailbreak_persona"))
+    return [
+        Finding(
+            pattern_id=pattern_id,
+            kind=Kind.INJECTION,
+            category=category,
+            severity=severity,
+            start=s,
+            end=e,
+            text=text[s:e],
+        )
+        for s, e in windows(len(text), model.head_chars, model.tail_chars)
+    ]
