@@ -213,16 +213,21 @@ def main() -> None:
     masks = _masks(recs)
     base = combined(masks, _flagged(np.zeros(len(recs)), evidence, gated, 2.0, 2.0))
     print(f"patterns alone (dev): {json.dumps({k: base[k] for k in ('attack', *CEILINGS)})}")
+    missed = masks["attack"] & (evidence < ATTACK_THRESHOLD)
+    gate = {
+        "attacks": int(gated[masks["attack"]].sum()),
+        "attacks_missed_by_patterns": f"{int(gated[missed].sum())} / {int(missed.sum())}",
+        **{s: f"{int(gated[masks[s]].sum())} / {int(masks[s].sum())}" for s in CEILINGS},
+    }
+    print(f"cue gate passes (dev): {json.dumps(gate)}")
 
     if args.quick:
         cands = [Candidate(("word",), 20_000, 4.0, 3.0)]
     else:
         cands = [
-            Candidate(blocks, k, c, hw)
-            for blocks, k, c, hw in itertools.product(
-                [("word",), ("word", "char")], [10_000, 15_000], [1.0, 4.0, 16.0], [1.0, 3.0]
-            )
-        ]
+            Candidate(("word",), k, c, hw)
+            for k, c, hw in itertools.product([10_000, 20_000], [1.0, 4.0, 16.0], [1.0, 3.0])
+        ] + [Candidate(("word", "char"), 10_000, c, 3.0) for c in (4.0, 16.0)]
     hard_neg = np.array([r["subset"] == "hard_negative" for r in recs])
     results: list[dict[str, Any]] = []
     best: tuple[tuple[int, int], Candidate, float, float, dict[str, Any]] | None = None
@@ -244,8 +249,13 @@ def main() -> None:
     print(f"chosen: {asdict(cand)} high {high} medium {medium}")
     weights = np.where(hard_neg, cand.hard_negative_weight, 1.0)
     pipe = fit(cand, texts, y, weights)
-    cv = {"folds": args.folds, "grouping": "first eight words of the normalised text", "ceilings": CEILINGS,
-          "patterns_alone": base, "patterns_plus_classifier_out_of_fold": res}
+    cv = {
+        "folds": args.folds,
+        "grouping": "first eight words of the normalised text",
+        "ceilings": CEILINGS,
+        "patterns_alone": base,
+        "patterns_plus_classifier_out_of_fold": res,
+    }
     model = export(pipe, cand, high, medium, cv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     raw = json.dumps(model, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
