@@ -23,8 +23,7 @@ import hashlib
 import json
 import math
 import re
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -40,6 +39,13 @@ BUILTIN_MODEL = "injection_classifier.json.gz"
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char_wb whitespace folding, character class only
 
 
+# scikit-learn's default token pattern `(?u)\b\w\w+\b` finds the maximal runs of word characters that
+# are at least two long. For ASCII text that is: map every non-word byte to a space, split, drop
+# one-character pieces - one C-level translate instead of a regex scan (3x faster; same tokens, tested).
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+_ASCII_WORD_TABLE = bytes(i if chr(i).isalnum() or i == 0x5F else 0x20 for i in range(128)) + b" " * 128
+
+
 @dataclass(frozen=True)
 class _Block:
     """One vectorizer of the feature union, with the classifier weights of its columns."""
@@ -49,47 +55,62 @@ class _Block:
     ngram_max: int
     token_re: re.Pattern[str] | None
     sublinear_tf: bool
-    # term -> (idf, coefficient); terms with a zero coefficient still count towards the L2 norm
-    terms: dict[str, tuple[float, float]]
+    # n -> {n-gram: (idf, coefficient)}; word n-grams are keyed by the token itself (n = 1) or a tuple of
+    # n tokens (no string joins on the hot path); char_wb n-grams by the string. Terms with a zero
+    # coefficient still count towards the L2 norm.
+    tables: dict[int, dict[Any, tuple[float, float]]]
 
-    def ngrams(self, text: str) -> Iterator[str]:
+    def tokens(self, text: str) -> list[str]:
+        assert self.token_re is not None
+        if self.token_re.pattern == DEFAULT_TOKEN_PATTERN and text.isascii():
+            return [w for w in text.encode("ascii").translate(_ASCII_WORD_TABLE).decode("ascii").split() if len(w) > 1]
+        return self.token_re.findall(text)
+
+    def counts(self, text: str) -> Iterator[tuple[tuple[float, float], int]]:
+        """(idf, coef) and term frequency of every vocabulary term present in `text`."""
         if self.analyzer == "word":
-            assert self.token_re is not None
-            tokens = self.token_re.findall(text)
-            n_tok = len(tokens)
-            for n in range(self.ngram_min, min(self.ngram_max, n_tok) + 1):
-                if n == 1:
-                    yield from tokens
-                else:
-                    for i in range(n_tok - n + 1):
-                        yield " ".join(tokens[i : i + n])
+            toks = self.tokens(text)
+            for n in range(self.ngram_min, min(self.ngram_max, len(toks)) + 1):
+                table = self.tables[n]
+                grams: Iterable[Any] = toks if n == 1 else zip(*(toks[i:] for i in range(n)), strict=False)
+                found: dict[Any, int] = {}
+                for g in grams:
+                    if g in table:
+                        found[g] = found.get(g, 0) + 1
+                for g, tf in found.items():
+                    yield table[g], tf
             return
-        for word in _WHITE_SPACES.sub(" ", text).split():
-            w = " " + word + " "
-            w_len = len(w)
-            for n in range(self.ngram_min, self.ngram_max + 1):
-                offset = 0
-                yield w[0:n]
-                while offset + n < w_len:
-                    offset += 1
-                    yield w[offset : offset + n]
-                if offset == 0:  # a short word is counted once, as scikit-learn does
-                    break
+        table = self.tables[0]
+        found_c: dict[str, int] = {}
+        for n in range(self.ngram_min, self.ngram_max + 1):
+            for g in _char_wb(text, n, self.ngram_min):
+                if g in table:
+                    found_c[g] = found_c.get(g, 0) + 1
+        for g, tf in found_c.items():
+            yield table[g], tf
 
     def dot(self, text: str) -> float:
         """<l2-normalised tf-idf vector, coefficients> for this block."""
-        terms = self.terms
-        counts = Counter(g for g in self.ngrams(text) if g in terms)
-        if not counts:
-            return 0.0
         sq = 0.0
         acc = 0.0
-        for term, tf in counts.items():
-            idf, coef = terms[term]
-            w = (1.0 + math.log(tf) if self.sublinear_tf else float(tf)) * idf
+        sublinear = self.sublinear_tf
+        for (idf, coef), tf in self.counts(text):
+            w = (1.0 + math.log(tf) if sublinear else float(tf)) * idf
             sq += w * w
             acc += w * coef
         return acc / math.sqrt(sq) if sq > 0.0 else 0.0
+
+
+def _char_wb(text: str, n: int, n_min: int) -> Iterator[str]:
+    """scikit-learn's char_wb n-grams of order n: each word padded with one space on both sides; a padded
+    word shorter than n is counted once, whole, at the lowest order that reaches its length."""
+    for word in _WHITE_SPACES.sub(" ", text).split():
+        w = " " + word + " "
+        if len(w) > n:
+            for i in range(len(w) - n + 1):
+                yield w[i : i + n]
+        elif len(w) == n or n == n_min:
+            yield w
 
 
 @dataclass(frozen=True)
@@ -179,9 +200,21 @@ def model_from_dict(data: Any, source: str = "classifier model") -> LinearTextMo
         _require(
             all(isinstance(x, int | float) and math.isfinite(x) for x in (*idf, *coef)), "non-finite weight", source
         )
-        table = {t: (float(i), float(c)) for t, i, c in zip(terms, idf, coef, strict=True)}
-        _require(len(table) == len(terms), "duplicate terms", source)
-        blocks.append(_Block(analyzer, lo, hi, token_re, bool(b.get("sublinear_tf", False)), table))
+        _require(len(set(terms)) == len(terms), "duplicate terms", source)
+        # word: one table per order, keyed by token (n = 1) or token tuple; char_wb: one table (key 0)
+        tables: dict[int, dict[Any, tuple[float, float]]] = (
+            {n: {} for n in range(lo, hi + 1)} if analyzer == "word" else {0: {}}
+        )
+        for t, i, c in zip(terms, idf, coef, strict=True):
+            key: Any = t
+            n = 0
+            if analyzer == "word":
+                parts = t.split(" ")
+                n = len(parts)
+                key = t if n == 1 else tuple(parts)
+            _require(n in tables, f"term {t!r} does not fit ngram_range", source)
+            tables[n][key] = (float(i), float(c))
+        blocks.append(_Block(analyzer, lo, hi, token_re, bool(b.get("sublinear_tf", False)), tables))
     meta = {k: v for k, v in data.items() if k not in ("blocks",)}
     return LinearTextModel(tuple(blocks), float(intercept), head, tail, meta)
 
