@@ -214,3 +214,22 @@ def test_custom_model_file_is_used(tmp_path: Path, cache_dir: Path) -> None:
     assert res.attack
     assert not hits("pineapple")  # no cue: the gate skips it
     assert not hits("the role")  # p = sigmoid(-4)
+
+
+GATE_WORDS = ["From", "now", "ON", "you", "ARE", "chat", "gpt", "ChatGPT", "act", "as", "the", "harbour"]
+GATE_WORDS += ["let's", "play", " ", "  ", "\t", "\n", "\x00", "\x0b", "\x1f", ",", "'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(GATE_WORDS),
+        max_size=30,
+    ).map(" ".join)
+)
+def test_raw_ascii_gate_passes_whatever_the_normalised_gate_passes(text: str) -> None:
+    from shieldstorm.detect.stage2 import _cued, cue_regex
+
+    model = load_model()
+    if cue_regex().search(model.prepare(text)) is not None:
+        assert _cued(text, model)

@@ -28,13 +28,39 @@ def _model(path: str | None) -> LinearTextModel:
     return load_model(path)
 
 
-@cache
-def cue_regex() -> re2._Regexp:
+def _cues() -> list[str]:
     data = json.loads(resources.files("shieldstorm.detect.data").joinpath("classifier_cues.json").read_text("utf-8"))
     cues = data.get("cues") if isinstance(data, dict) else None
     if not isinstance(cues, list) or not cues or not all(isinstance(c, str) and c for c in cues):
         raise ConfigError("shieldstorm/detect/data/classifier_cues.json: 'cues' must be a non-empty list of strings")
-    return re2.compile("|".join(f"(?:{c})" for c in cues))
+    return cues
+
+
+@cache
+def cue_regex() -> re2._Regexp:
+    """The cues over the normalised view (lower case, single spaces)."""
+    return re2.compile("|".join(f"(?:{c})" for c in _cues()))
+
+
+@cache
+def raw_cue_regex() -> re2._Regexp:
+    """The same cues over raw ASCII bytes: caseless, any whitespace run for a space. Any control
+    character also passes the gate (the normalised view deletes them, so they could split a cue word):
+    this gate may only let more texts through than the normalised one, never fewer."""
+    options = re2.Options()
+    options.case_sensitive = False
+    spaced = [c.replace(" ", r"(?:[\s\x0b\x1c-\x1f]+)") for c in _cues()]  # keeps " ?" optional
+    return re2.compile("|".join([*(f"(?:{c})" for c in spaced), r"[\x00-\x08\x0b\x0e-\x1f\x7f]"]), options)
+
+
+def _cued(text: str, model: LinearTextModel) -> bool:
+    """Does a window the model reads carry a cue? ASCII text is checked as it is (one RE2 pass over its
+    bytes, no normalisation: the common benign path); other text through the normalised view."""
+    spans = windows(len(text), model.head_chars, model.tail_chars)
+    if text.isascii():
+        rx = raw_cue_regex()
+        return any(rx.search(text[s:e].encode("ascii")) is not None for s, e in spans)
+    return cue_regex().search(model.prepare(text)) is not None
 
 
 def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, float]:
@@ -54,10 +80,9 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig) -> 
     if findings and score(findings, config)[1]:
         return []  # the patterns already decided: the classifier could not change `attack`
     model = _model(cfg.model_path)
-    prepared = model.prepare(text)
-    if cfg.gate and cue_regex().search(prepared) is None:
+    if cfg.gate and not _cued(text, model):
         return []
-    probability = model.probability_prepared(prepared)
+    probability = model.probability(text)
     high, medium = thresholds(model, config)
     if probability >= high:
         severity = Severity.HIGH
