@@ -233,3 +233,8 @@ def test_raw_ascii_gate_passes_whatever_the_normalised_gate_passes(text: str) ->
     model = load_model()
     if cue_regex().search(model.prepare(text)) is not None:
         assert _cued(text, model)
+
+
+def test_no_builtins_means_no_builtin_classifier(tmp_path: Path, cache_dir: Path) -> None:
+    det = Detector.from_paths([tmp_path], DetectorConfig(engine="re2", cache_dir=str(cache_dir)), builtins=False)
+    assert det.scan(JAILBREAK).findings == []

@@ -221,7 +221,7 @@ class Detector:
             return ScanResult(verdict=Verdict.ALLOW, risk=0.0, attack=False)
         budget = _Budget(self.config.max_decoded_chars, self.config.max_decode_candidates)
         findings = self._find(snapshot, text, 0, budget)
-        findings += second_stage(text, findings, self.config)  # learned second stage (detect/stage2.py)
+        findings += second_stage(text, findings, self.config, self._builtins)  # learned second stage (stage2.py)
         findings.sort(key=lambda f: (f.start, f.end, f.pattern_id))
         risk, attack, categories, verdict = score(findings, self.config)
         return ScanResult(verdict=verdict, risk=risk, attack=attack, categories=categories, findings=findings)

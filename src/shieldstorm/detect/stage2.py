@@ -72,10 +72,13 @@ def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, f
     return high, min(medium, high)
 
 
-def second_stage(text: str, findings: list[Finding], config: DetectorConfig) -> list[Finding]:
-    """Findings of the classifier for `text` (empty when disabled, not needed, not cued or below threshold)."""
+def second_stage(text: str, findings: list[Finding], config: DetectorConfig, builtins: bool = True) -> list[Finding]:
+    """Findings of the classifier for `text` (empty when disabled, not needed, not cued or below threshold).
+
+    The built-in model belongs to the built-in detection set: a detector built with `builtins=False`
+    uses a classifier only when its config names a model file."""
     cfg = config.classifier
-    if not cfg.enabled or not text:
+    if not cfg.enabled or not text or (cfg.model_path is None and not builtins):
         return []
     if findings and score(findings, config)[1]:
         return []  # the patterns already decided: the classifier could not change `attack`
