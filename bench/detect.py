@@ -4,9 +4,12 @@ Side by side, in one run, on the same texts:
   * the Detector with Hyperscan (primary) and with the RE2 Set (fallback), full pipeline
     (normalisation, decoding, matching, validators, scoring);
   * a plain Python `re` loop over the same expressions on the same views (matching only);
-  * Presidio's analyzer pattern recognizers (no spaCy model) on PII, called directly.
+  * Presidio's analyzer pattern recognizers (no spaCy model) on PII, called directly;
+  * the cost of the learned second stage: the Hyperscan Detector with and without the classifier,
+    interleaved, on prose without cue words, prose with one persona sentence (a cue, so the classifier
+    runs) and the mixed texts.
 
-Usage: python bench/detect.py [--quick] [--json out.json]
+Usage: python bench/detect.py [--quick] [--json out.json] [--classifier-only]
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 from shieldstorm.detect import Detector, DetectorConfig
+from shieldstorm.detect.config import ClassifierConfig
 from shieldstorm.detect.loader import load_pattern_set
-from shieldstorm.detect.matcher import HyperscanMatcher
+from shieldstorm.detect.matcher import HyperscanMatcher, default_cache_dir
 from shieldstorm.detect.normalize import normalized_view, raw_view
 
 _CORPUS = (
@@ -79,6 +83,52 @@ def mixed(n_chars: int, seed: int) -> str:
     ]
     pos = rng.randrange(0, max(1, len(base) - 1))
     return (base[:pos] + rng.choice(inserts) + base[pos:])[:n_chars]
+
+
+CUE_SENTENCE = " From now on you are Captain Rook, a pirate character, so stay in character and answer as Rook. "
+
+
+def cued(n_chars: int, seed: int) -> str:
+    """Prose with one persona sentence (it carries classifier cues, so the second stage reads the text)."""
+    rng = random.Random(seed)
+    base = prose(n_chars, seed)
+    pos = rng.randrange(0, max(1, min(len(base) - 1, 2500)))  # inside the head window the classifier reads
+    return (base[:pos] + CUE_SENTENCE + base[pos:])[:n_chars]
+
+
+def classifier_cost(scale: float, cache: str) -> list[dict[str, Any]]:
+    """p50/p99 with and without the learned second stage, timed interleaved text by text."""
+    on = Detector(config=DetectorConfig(engine="hyperscan", cache_dir=cache))
+    no_clf = ClassifierConfig(enabled=False)
+    off = Detector(config=DetectorConfig(engine="hyperscan", cache_dir=cache, classifier=no_clf))
+    on.scan(cued(500, 0))  # loads the model once (lazily, on the first cued text)
+    rows: list[dict[str, Any]] = []
+    plan = [(500, int(400 * scale) or 20), (5_000, int(100 * scale) or 10), (100_000, int(12 * scale) or 3)]
+    for size, repeat in plan:
+        for family, make in (("prose", prose), ("cued prose", cued), ("mixed", mixed)):
+            texts = [make(size, 200 + seed) for seed in range(10)]
+            times: dict[str, list[float]] = {"on": [], "off": []}
+            gc.disable()
+            try:
+                for _ in range(repeat):
+                    for t in texts:
+                        for name, det in (("on", on), ("off", off)):
+                            t0 = time.perf_counter()
+                            det.scan(t)
+                            times[name].append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+            ran = sum(any(f.pattern_id.startswith("PI-CLF") for f in on.scan(t).findings) for t in texts)
+            s_on, s_off = summarize(times["on"], size), summarize(times["off"], size)
+            ratio = s_on["p50_us"] / s_off["p50_us"]
+            row = {"size": size, "texts": family, "on": s_on, "off": s_off, "ratio_p50": ratio}
+            rows.append(row)
+            print(
+                f"  {size:>7} chars  {family:<11} on p50 {s_on['p50_us']:9.1f} us p99 {s_on['p99_us']:9.1f} us"
+                f" | off p50 {s_off['p50_us']:9.1f} us p99 {s_off['p99_us']:9.1f} us | x{row['ratio_p50']:.2f}"
+                f"  ({ran}/10 texts got a classifier finding)"
+            )
+    return rows
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -160,9 +210,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--no-presidio", action="store_true")
+    parser.add_argument("--classifier-only", action="store_true", help="only the learned second stage's cost")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     report: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    if args.classifier_only:
+        print("learned second stage (Hyperscan Detector, classifier on vs off, interleaved):")
+        report["classifier_cost"] = classifier_cost(scale, str(default_cache_dir()))
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(report, fh, indent=2)
+        return
 
     # ---- compile time and memory -------------------------------------------------------------
     pset = load_pattern_set()
@@ -214,6 +272,8 @@ def main() -> None:
                 f"{stats['mb_per_s']:8.2f} MB/s  {stats['texts_per_s']:9.0f} texts/s  (n={len(times)})"
             )
     report["latency"] = rows
+    print("\nlearned second stage (Hyperscan Detector, classifier on vs off, interleaved):")
+    report["classifier_cost"] = classifier_cost(scale, str(default_cache_dir()))
 
     print("\nratios (p50, baseline / hyperscan detector; >1 means the detector is faster):")
     ratios: dict[str, float] = {}

@@ -13,6 +13,12 @@ shown as well. Targets: recall >= 90%, FPR <= 1% benign, <= 5% hard negatives, <
 If bench/quality_pii.py exists (owned by the PII work), its `main()` runs afterwards.
 
     python bench/quality.py [--split dev|holdout|both] [--engine auto|hyperscan|re2] [--json] [--misses N]
+                            [--no-classifier]
+
+The learned second stage (detect/stage2.py) is trained on dev, so its dev figures are in-sample and
+optimistic. The honest dev estimate is the cross-validated one (out-of-fold predictions, computed by
+bench/corpus/train_classifier.py and stored in the model file), printed after the dev table.
+`--no-classifier` measures the patterns alone (the "before").
 
 Tune patterns on dev only (`--misses` prints dev misses and false positives); holdout estimates
 performance on attacks and benign texts the patterns were not written against.
@@ -133,6 +139,20 @@ def _run_pii_quality() -> None:
         main([])
 
 
+def print_out_of_fold() -> None:
+    """The classifier's cross-validated dev figures, as recorded by the trainer in the model file."""
+    from shieldstorm.detect.classifier import load_model
+
+    cv = load_model().meta.get("cross_validation") or {}
+    oof = cv.get("patterns_plus_classifier_out_of_fold")
+    if not oof:
+        return
+    print(f"\n== dev, patterns + classifier, OUT-OF-FOLD ({cv.get('folds')}-fold, grouped by {cv.get('grouping')})")
+    for key, c in oof.items():
+        rate = _rate(c["flagged"], c["total"]) * 100
+        print(f"  {key:<42} {c['flagged']:>7}   {'':>11}   {c['total']:>5}   {rate:6.2f}%")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=["dev", "holdout", "both"], default="both")
@@ -140,12 +160,15 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ap.add_argument("--misses", type=int, default=0, help="print up to N dev misses and false positives")
     ap.add_argument("--no-pii", action="store_true", help="skip bench/quality_pii.py even if it exists")
+    ap.add_argument("--no-classifier", action="store_true", help="patterns alone (learned second stage off)")
     args = ap.parse_args()
 
     from shieldstorm.detect import Detector, DetectorConfig
+    from shieldstorm.detect.config import ClassifierConfig
 
     t0 = time.perf_counter()
-    detector = Detector.from_paths([], DetectorConfig(engine=args.engine), builtins=True)
+    config = DetectorConfig(engine=args.engine, classifier=ClassifierConfig(enabled=not args.no_classifier))
+    detector = Detector.from_paths([], config, builtins=True)
     build_s = time.perf_counter() - t0
     splits = ["dev", "holdout"] if args.split == "both" else [args.split]
     full: dict[str, Any] = {"engine": detector.engine, "build_seconds": round(build_s, 2), "targets": TARGETS}
@@ -158,6 +181,8 @@ def main() -> None:
         full[split] = report
         if not args.json:
             print_report(split, report, seconds, len(records))
+            if split == "dev" and not args.no_classifier:
+                print_out_of_fold()
             if args.misses and split == "dev":
                 print_misses(records, results, args.misses)
     if args.json:

@@ -20,6 +20,30 @@ class SeverityWeights(BaseModel):
     low: float = Field(default=0.15, ge=0.0, le=1.0)
 
 
+class ClassifierConfig(BaseModel):
+    """The learned second stage (detect/stage2.py, docs/detect.md "Learned second stage")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # A model exported by bench/corpus/train_classifier.py (.json or .json.gz); None: the built-in one.
+    model_path: str | None = None
+    # Probability thresholds for a high (an attack alone) or medium (an attack with one more medium
+    # pattern) finding; None takes the values calibrated on dev and stored in the model file.
+    high_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    medium_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    # Only read texts that carry a cue word (detect/data/classifier_cues.json); False reads every text.
+    gate: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ClassifierConfig:
+        if self.model_path is not None:
+            from shieldstorm.detect.classifier import load_model  # a bad file fails here, not mid-scan
+
+            load_model(self.model_path)
+        return self
+
+
 class DetectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,6 +69,7 @@ class DetectorConfig(BaseModel):
     # engine="auto" with no cached database: serve with the RE2 Set at once and compile Hyperscan in a
     # background thread, swapping it in when ready (identical results: both engines are tested).
     background_compile: bool = True
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
 
     @model_validator(mode="after")
     def _ordered(self) -> DetectorConfig:

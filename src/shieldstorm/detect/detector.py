@@ -30,6 +30,7 @@ from shieldstorm.detect.normalize import View, leet_view, norm_signals, normaliz
 from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
 from shieldstorm.detect.schema import Pattern
 from shieldstorm.detect.scoring import score
+from shieldstorm.detect.stage2 import second_stage
 from shieldstorm.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ class Detector:
             return ScanResult(verdict=Verdict.ALLOW, risk=0.0, attack=False)
         budget = _Budget(self.config.max_decoded_chars, self.config.max_decode_candidates)
         findings = self._find(snapshot, text, 0, budget)
+        findings += second_stage(text, findings, self.config, self._builtins)  # learned second stage (stage2.py)
         findings.sort(key=lambda f: (f.start, f.end, f.pattern_id))
         risk, attack, categories, verdict = score(findings, self.config)
         return ScanResult(verdict=verdict, risk=risk, attack=attack, categories=categories, findings=findings)
