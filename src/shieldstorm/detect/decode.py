@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import re2
 
 from shieldstorm.detect.normalize import ROT13_HINTS
-from shieldstorm.detect.re2set import CheckedSet
+from shieldstorm.detect.gates import Gate
 
 # Linear-time RE2 scans for candidate tokens (the alternation order picks the most specific first).
 _CANDIDATE_SOURCE = (
@@ -30,9 +30,9 @@ _CANDIDATE_SOURCE = (
 
 @functools.cache
 def _candidates(min_length: int) -> tuple[Any, Any]:
-    """(finditer regex, one-pattern RE2 Set used as a cheap gate on the UTF-8 bytes)."""
+    """(finditer regex, a one-expression gate on the UTF-8 bytes)."""
     source = _CANDIDATE_SOURCE.replace("MIN", str(min_length))
-    return re2.compile(source), CheckedSet([source])
+    return re2.compile(source), Gate([source])
 _HEX_ONLY = re2.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 _NON_HEX = re2.compile(r"[^0-9A-Fa-f]|0x")
 
@@ -110,8 +110,8 @@ def find_payloads(
     if limit <= 0:
         return out
     finder, gate = _candidates(min_length)
-    # A failed gate pass (None) counts as "maybe": the exact finder below decides.
-    if gate.match(encoded if encoded is not None else text.encode("utf-8")) != []:
+    # A failed gate pass answers "maybe": the exact finder below decides.
+    if gate.match(encoded if encoded is not None else text.encode("utf-8")):
         # Every supported encoding needs at least one input character per output character.
         _scan_candidates(finder, text, limit, out, None if max_chars is None else max_chars * 4)
     if rot13 == "always" or (rot13 == "hint" and hinted):

@@ -25,18 +25,18 @@ from importlib import resources
 
 import re2
 
-from shieldstorm.detect.re2set import CheckedSet
+from shieldstorm.detect.gates import Gate
 
 # Python `re` is used here only with single character-class runs, which cannot backtrack; the pattern
 # database itself never runs on `re`.
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
 _SPACE_RUN = re.compile(r"  +")
-# An RE2 Set (a DFA, one C call on bytes), not `re`: these are checked on every normalised view, in ONE
+# One gate pass (a tiny Hyperscan database, else an RE2 Set; one C call on bytes), not `re`: these are checked on every normalised view, in ONE
 # pass: index 0 = a word mixes letters with leetspeak characters, index 1 = the text talks about rot13
 # (exactly the substrings of `ROT13_HINTS`; a plain `in` test per hint cost six passes over the text).
 ROT13_HINTS = ("rot13", "rot-13", "rot 13", "rot_13", "caesar", "rotate each letter")
-_NORM_SIGNALS = CheckedSet(
+_NORM_SIGNALS = Gate(
     [
         r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b",
         "|".join(re2.escape(h) for h in ROT13_HINTS),
@@ -362,9 +362,7 @@ def _norm_segments_slow(
 def norm_signals(view: View) -> tuple[bool, bool]:
     """(a word mixes letters with leetspeak characters, the text mentions rot13/Caesar), from one
     RE2 Set pass over the normalised view's UTF-8 bytes."""
-    hits = _NORM_SIGNALS.match(view.utf8())
-    if hits is None:  # the pass failed: build the leetspeak view and decode rot13 rather than skip them
-        return True, True
+    hits = _NORM_SIGNALS.match(view.utf8())  # a failed pass answers both (fail closed)
     return 0 in hits, 1 in hits
 
 
@@ -373,8 +371,7 @@ def leet_view(view: View, encoded: bytes | None = None, *, mixed: bool | None = 
     letters with leetspeak characters (so "4 apples!" does not cost a third scan). `mixed`: that
     answer, when the caller already has it from `norm_signals`."""
     if mixed is None:
-        hits = _NORM_SIGNALS.match(encoded if encoded is not None else view.utf8())
-        mixed = hits is None or 0 in hits
+        mixed = 0 in _NORM_SIGNALS.match(encoded if encoded is not None else view.utf8())
     if not mixed:
         return None
     folded = view.text.translate(_leet_translate())
