@@ -16,8 +16,8 @@ from urllib.parse import unquote
 
 import re2
 
-from shieldstorm.detect.normalize import ROT13_HINTS
 from shieldstorm.detect.gates import Gate
+from shieldstorm.detect.normalize import ROT13_HINTS
 
 # Linear-time RE2 scans for candidate tokens (the alternation order picks the most specific first).
 _CANDIDATE_SOURCE = (

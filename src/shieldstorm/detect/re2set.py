@@ -36,7 +36,7 @@ class CheckedSet:
         self._set.Compile()
 
     def match(self, data: bytes) -> list[int] | None:
-        found = self._set.Match(data)
+        found: list[int] | None = self._set.Match(data)
         if not found or self._sentinel not in found:
             return None
         found.remove(self._sentinel)
