@@ -32,9 +32,9 @@ from shieldstorm.detect.gates import Gate
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
 _SPACE_RUN = re.compile(r"  +")
-# One gate pass (a tiny Hyperscan database, else an RE2 Set; one C call on bytes), not `re`: these are
-# checked on every normalised view, in ONE pass: index 0 = a word mixes letters with leetspeak characters, index 1 = the text talks about rot13
-# (exactly the substrings of `ROT13_HINTS`; a plain `in` test per hint cost six passes over the text).
+# One gate pass (a tiny Hyperscan database, else an RE2 Set; one C call on bytes), not `re`, over every
+# normalised view: index 0 = a word mixes letters with leetspeak characters, index 1 = the text talks
+# about rot13 (exactly the substrings of `ROT13_HINTS`; a plain `in` test per hint cost six passes).
 ROT13_HINTS = ("rot13", "rot-13", "rot 13", "rot_13", "caesar", "rotate each letter")
 _NORM_SIGNALS = Gate(
     [
