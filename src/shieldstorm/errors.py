@@ -19,3 +19,8 @@ class ConfigError(ShieldStormError):
 
 class ServiceUnavailableError(ShieldStormError):
     """A required external service (LLM endpoint, database) cannot be reached."""
+
+
+class ScanError(ShieldStormError):
+    """The detection engine could not complete a scan. Never read as "no findings": callers block
+    (fail closed)."""

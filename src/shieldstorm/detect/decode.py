@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import re2
 
+from shieldstorm.detect.gates import Gate
 from shieldstorm.detect.normalize import ROT13_HINTS
 
 # Linear-time RE2 scans for candidate tokens (the alternation order picks the most specific first).
@@ -29,12 +30,9 @@ _CANDIDATE_SOURCE = (
 
 @functools.cache
 def _candidates(min_length: int) -> tuple[Any, Any]:
-    """(finditer regex, one-pattern RE2 Set used as a cheap gate on the UTF-8 bytes)."""
+    """(finditer regex, a one-expression gate on the UTF-8 bytes)."""
     source = _CANDIDATE_SOURCE.replace("MIN", str(min_length))
-    gate = re2.Set.SearchSet()
-    gate.Add(source)
-    gate.Compile()
-    return re2.compile(source), gate
+    return re2.compile(source), Gate([source])
 _HEX_ONLY = re2.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 _NON_HEX = re2.compile(r"[^0-9A-Fa-f]|0x")
 
@@ -112,7 +110,8 @@ def find_payloads(
     if limit <= 0:
         return out
     finder, gate = _candidates(min_length)
-    if gate.Match(encoded if encoded is not None else text.encode("utf-8")):
+    # A failed gate pass answers "maybe": the exact finder below decides.
+    if gate.match(encoded if encoded is not None else text.encode("utf-8")):
         # Every supported encoding needs at least one input character per output character.
         _scan_candidates(finder, text, limit, out, None if max_chars is None else max_chars * 4)
     if rot13 == "always" or (rot13 == "hint" and hinted):

@@ -24,7 +24,8 @@ import re2
 from shieldstorm.detect import prefilter
 from shieldstorm.detect.loader import Expression, ViewName
 from shieldstorm.detect.prefilter import anchored_tail
-from shieldstorm.errors import ConfigError
+from shieldstorm.detect.re2set import CheckedSet
+from shieldstorm.errors import ConfigError, ScanError
 
 log = logging.getLogger(__name__)
 
@@ -195,36 +196,62 @@ class _HyperscanGroup:
         def on_match(idx: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
             append(idx)
 
-        self._db.scan(encoded, match_event_handler=on_match, scratch=self._scratch())
+        try:
+            self._db.scan(encoded, match_event_handler=on_match, scratch=self._scratch())
+        except _hs.error as exc:  # never read a failed scan as "no hits"
+            raise ScanError(f"Hyperscan could not complete the scan ({exc})") from None
         return found
 
 
 class Re2SetMatcher:
-    """One RE2 Set per view family (same split as the Hyperscan databases)."""
+    """One RE2 Set per view family (same split as the Hyperscan databases).
+
+    A Set pass that reports failure (see re2set.py) is replaced by one exact RE2 search per expression
+    of the view: slower, but it never turns a failed pass into "no findings".
+    """
 
     name = "re2"
 
     def __init__(self, expressions: list[Expression], origins: dict[str, str]) -> None:
-        self._sets: dict[ViewName, tuple[Any, list[int]]] = {}
-        options = re2.Options()
-        options.max_mem = 256 << 20  # the default 8 MB is too small for a few hundred alternations
+        self._sets: dict[ViewName, tuple[CheckedSet, list[Expression], list[int]]] = {}
+        self.fallbacks = 0  # exact passes taken because a Set pass failed (observability, tests)
         for view, exprs in _by_view(expressions).items():
-            rset = re2.Set.SearchSet(options)
-            for expr in exprs:
-                try:
-                    rset.Add(expr.flagged_source())
-                except re2.error:
-                    raise _expression_error([expr], origins, lambda e: re2.compile(e.flagged_source())) from None
-            rset.Compile()
-            self._sets[view] = (rset, [e.index for e in exprs])
+            try:
+                # the default 8 MB is too small for a few hundred alternations
+                rset = CheckedSet([e.flagged_source() for e in exprs], max_mem=RE2_SET_MAX_MEM)
+            except re2.error:
+                raise _expression_error(exprs, origins, lambda e: re2.compile(e.flagged_source())) from None
+            self._sets[view] = (rset, exprs, [e.index for e in exprs])
 
     def hits(self, data: str, encoded: bytes, view: ViewName) -> list[int]:
         entry = self._sets.get(view)
         if entry is None:
             return []
-        rset, global_index = entry
-        matched = rset.Match(encoded)
-        return [global_index[i] for i in matched] if matched else []
+        rset, exprs, global_index = entry
+        matched = rset.match(encoded)
+        if matched is None:
+            self.fallbacks += 1
+            log.warning("RE2 Set pass failed on a %d-byte %s view; searching each expression", len(encoded), view)
+            return exact_hits(exprs, encoded)
+        return [global_index[i] for i in matched]
+
+
+RE2_SET_MAX_MEM = 256 << 20
+
+
+def exact_hits(exprs: list[Expression], encoded: bytes) -> list[int]:
+    """Indices of the expressions that match `encoded`, one single-expression RE2 search each. A single
+    RE2 falls back from its DFA to the NFA by itself, so this answer is exact; if even that fails the
+    scan cannot be completed and says so (callers fail closed)."""
+    out: list[int] = []
+    for expr in exprs:
+        try:
+            found = expr.regex.search(encoded)
+        except re2.error as exc:
+            raise ScanError(f"pattern {expr.pattern_id}: RE2 could not complete the search ({exc})") from None
+        if found is not None:
+            out.append(expr.index)
+    return out
 
 
 # Wide bounded repeats ({1,64}) explode Hyperscan's automata (0.5-0.8 s and "Pattern is too large" for one

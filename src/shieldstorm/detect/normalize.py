@@ -25,19 +25,23 @@ from importlib import resources
 
 import re2
 
+from shieldstorm.detect.gates import Gate
+
 # Python `re` is used here only with single character-class runs, which cannot backtrack; the pattern
 # database itself never runs on `re`.
 _RAW_SPECIAL = re.compile(r"[^\x00-\x7f]+")
 # Non-ASCII runs, control/whitespace runs other than one plain space.
 _SPACE_RUN = re.compile(r"  +")
-# An RE2 Set (a DFA, one C call on bytes), not `re`: these are checked on every normalised view, in ONE
-# pass: index 0 = a word mixes letters with leetspeak characters, index 1 = the text talks about rot13
-# (exactly the substrings of `ROT13_HINTS`; a plain `in` test per hint cost six passes over the text).
+# One gate pass (a tiny Hyperscan database, else an RE2 Set; one C call on bytes), not `re`, over every
+# normalised view: index 0 = a word mixes letters with leetspeak characters, index 1 = the text talks
+# about rot13 (exactly the substrings of `ROT13_HINTS`; a plain `in` test per hint cost six passes).
 ROT13_HINTS = ("rot13", "rot-13", "rot 13", "rot_13", "caesar", "rotate each letter")
-_NORM_SIGNALS = re2.Set.SearchSet()
-_NORM_SIGNALS.Add(r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b")
-_NORM_SIGNALS.Add("|".join(re2.escape(h) for h in ROT13_HINTS))
-_NORM_SIGNALS.Compile()
+_NORM_SIGNALS = Gate(
+    [
+        r"[a-z][013456789@$!|+€]+[a-z]|\b[013456789@$|+€]+[a-z]|[a-z][013456789@$|+€]+\b",
+        "|".join(re2.escape(h) for h in ROT13_HINTS),
+    ]
+)
 # ASCII text goes through one bytes.translate (a 256-byte table in C, no per-character dict lookups):
 # A-Z lower-cased, ASCII whitespace -> " ", the other control characters deleted.
 _ASCII_WHITESPACE = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
@@ -358,7 +362,7 @@ def _norm_segments_slow(
 def norm_signals(view: View) -> tuple[bool, bool]:
     """(a word mixes letters with leetspeak characters, the text mentions rot13/Caesar), from one
     RE2 Set pass over the normalised view's UTF-8 bytes."""
-    hits = _NORM_SIGNALS.Match(view.utf8()) or ()  # None when nothing matched
+    hits = _NORM_SIGNALS.match(view.utf8())  # a failed pass answers both (fail closed)
     return 0 in hits, 1 in hits
 
 
@@ -367,7 +371,7 @@ def leet_view(view: View, encoded: bytes | None = None, *, mixed: bool | None = 
     letters with leetspeak characters (so "4 apples!" does not cost a third scan). `mixed`: that
     answer, when the caller already has it from `norm_signals`."""
     if mixed is None:
-        mixed = 0 in (_NORM_SIGNALS.Match(encoded if encoded is not None else view.utf8()) or ())
+        mixed = 0 in _NORM_SIGNALS.match(encoded if encoded is not None else view.utf8())
     if not mixed:
         return None
     folded = view.text.translate(_leet_translate())

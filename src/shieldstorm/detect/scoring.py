@@ -6,10 +6,22 @@ contributions combine by noisy-OR, `1 - prod(1 - w)`, per category and then acro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-from shieldstorm.detect.config import DetectorConfig
-from shieldstorm.detect.models import Finding, Kind, Verdict
+from shieldstorm.detect.config import DetectorConfig, SeverityWeights
+from shieldstorm.detect.models import Finding, Kind, Severity, Verdict
+
+
+@functools.lru_cache(maxsize=16)
+def _weights(w: SeverityWeights) -> dict[Severity, float]:
+    # SeverityWeights is frozen (hashable): the table is built once per configuration, not per scan
+    return {
+        Severity.CRITICAL: float(w.critical),
+        Severity.HIGH: float(w.high),
+        Severity.MEDIUM: float(w.medium),
+        Severity.LOW: float(w.low),
+    }
 
 
 def _noisy_or(weights: Iterable[float]) -> float:
@@ -22,13 +34,12 @@ def _noisy_or(weights: Iterable[float]) -> float:
 def score(findings: list[Finding], config: DetectorConfig) -> tuple[float, bool, dict[str, float], Verdict]:
     if not findings:
         return 0.0, False, {}, Verdict.ALLOW if config.review_threshold > 0.0 else Verdict.REVIEW
-    w_cfg = config.weights
-    weights = {"critical": w_cfg.critical, "high": w_cfg.high, "medium": w_cfg.medium, "low": w_cfg.low}
+    weights = _weights(config.weights)
     # One contribution per (category, pattern): repeating the same phrase ten times is not ten signals.
     per_pattern: dict[tuple[str, str], float] = {}
     injection: dict[str, float] = {}
     for f in findings:
-        w = float(weights[f.severity.value])
+        w = weights[f.severity]
         key = (f.category, f.pattern_id)
         per_pattern[key] = max(per_pattern.get(key, 0.0), w)
         if f.kind == Kind.INJECTION:
