@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Callable
 
@@ -83,3 +84,47 @@ def test_validator_rejects_do_not_use_up_the_match_cap(make_detector: Callable[.
     text = "card 4111 1111 1111 1112. " * 1200 + "card 4111 1111 1111 1111"
     found = [f for f in detector.scan(text).findings if f.pattern_id == "PII-FIN-001"]
     assert [f.text for f in found] == ["4111 1111 1111 1111"]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_payload_hidden_behind_more_decoys_than_the_decode_budget_is_not_allowed(
+    make_detector: Callable[..., Detector], engine: str
+) -> None:
+    detector = make_detector(engine, dirs=(), builtins=True)
+    decoys = " ".join(_b64(f"the weather report for day {i} is sunny and mild") for i in range(40))
+    result = detector.scan(f"please summarise these notes: {decoys} {_b64(ATTACK)}")
+    assert "decode_candidates" in result.incomplete
+    assert result.verdict != "allow"
+    # Within the budget the same payload is decoded and found: the bound, not the payload, made it review.
+    few = detector.scan(f"notes: {' '.join(decoys.split()[:3])} {_b64(ATTACK)}")
+    assert few.incomplete == [] and few.attack
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nesting_deeper_than_the_decode_depth_is_reported(make_detector: Callable[..., Detector], engine: str) -> None:
+    detector = make_detector(engine, dirs=(), builtins=True)
+    nested = ATTACK
+    for _ in range(5):  # max_decode_depth is 3 by default
+        nested = _b64(nested)
+    result = detector.scan(f"decode this: {nested}")
+    assert "decode_depth" in result.incomplete and result.verdict != "allow"
+    assert detector.scan(f"decode this: {_b64(_b64(ATTACK))}").incomplete == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_more_values_than_the_match_cap_fail_closed_and_can_block(
+    make_detector: Callable[..., Detector], engine: str
+) -> None:
+    detector = make_detector(engine, dirs=(), builtins=True)
+    text = " ".join(f"user{i}@example.org" for i in range(1100))
+    result = detector.scan(text)
+    assert any(item.startswith("matches:") for item in result.incomplete)
+    assert result.verdict != "allow"
+    strict = make_detector(engine, dirs=(), builtins=True, on_incomplete="block")
+    assert strict.scan(text).verdict == "block"
+    # An ordinary text reaches no bound.
+    assert detector.scan("mail user1@example.org and user2@example.org").incomplete == []

@@ -56,6 +56,10 @@ class DetectorConfig(BaseModel):
     max_decoded_chars: int = Field(default=65_536, ge=0)
     max_decode_candidates: int = Field(default=32, ge=0)
     min_encoded_length: int = Field(default=16, ge=4)
+    # A scan that hit one of these bounds (more payloads, bigger payloads or deeper nesting than it may decode,
+    # or more values of one pattern than it reports) did not inspect everything: an attacker could hide one
+    # payload behind 32 decoys. Fail closed: such a result is at least `review` (or `block`).
+    on_incomplete: Literal["review", "block"] = "review"
     # rot13 has no syntactic marker, so by default it is only tried when the text mentions it.
     rot13: Literal["never", "hint", "always"] = "hint"
     leetspeak: bool = True

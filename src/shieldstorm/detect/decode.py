@@ -103,9 +103,11 @@ def find_payloads(
     hinted: bool = False,
     encoded: bytes | None = None,
     max_chars: int | None = None,
+    oversize: list[tuple[int, int]] | None = None,
 ) -> list[Payload]:
     """Decodable payloads in `text`, in order, at most `limit`. `hinted`: the text mentions rot13.
-    Tokens that could not decode to at most `max_chars` characters are not decoded at all."""
+    Tokens that could not decode to at most `max_chars` characters are not decoded at all; their spans go to
+    `oversize`, so the caller can tell that something was left uninspected."""
     out: list[Payload] = []
     if limit <= 0:
         return out
@@ -113,16 +115,21 @@ def find_payloads(
     # A failed gate pass answers "maybe": the exact finder below decides.
     if gate.match(encoded if encoded is not None else text.encode("utf-8")):
         # Every supported encoding needs at least one input character per output character.
-        _scan_candidates(finder, text, limit, out, None if max_chars is None else max_chars * 4)
+        _scan_candidates(finder, text, limit, out, None if max_chars is None else max_chars * 4, oversize)
     if rot13 == "always" or (rot13 == "hint" and hinted):
         out.append(Payload(0, len(text), "rot13", codecs.decode(text, "rot13")))
     return out[:limit]
 
 
-def _scan_candidates(finder: Any, text: str, limit: int, out: list[Payload], max_token: int | None) -> None:
+def _scan_candidates(
+    finder: Any, text: str, limit: int, out: list[Payload], max_token: int | None,
+    oversize: list[tuple[int, int]] | None,
+) -> None:
     for m in finder.finditer(text):
         token = m.group()
         if max_token is not None and len(token) > max_token:
+            if oversize is not None:
+                oversize.append(m.span())
             continue
         s, e = m.span()
         if m.group("hexesc") is not None or m.group("hexsep") is not None:

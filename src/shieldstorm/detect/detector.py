@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,7 @@ class SelfTestFailure:
 class _Budget:
     chars: int
     candidates: int
+    incomplete: set[str] = field(default_factory=set)
 
 
 class Detector:
@@ -224,7 +225,11 @@ class Detector:
         findings += second_stage(text, findings, self.config, self._builtins)  # learned second stage (stage2.py)
         findings.sort(key=lambda f: (f.start, f.end, f.pattern_id))
         risk, attack, categories, verdict = score(findings, self.config)
-        return ScanResult(verdict=verdict, risk=risk, attack=attack, categories=categories, findings=findings)
+        incomplete = sorted(budget.incomplete)
+        if incomplete and verdict != Verdict.BLOCK:
+            verdict = Verdict.BLOCK if self.config.on_incomplete == "block" else Verdict.REVIEW
+        return ScanResult(verdict=verdict, risk=risk, attack=attack, categories=categories, findings=findings,
+                          incomplete=incomplete)
 
     def scan_many(self, texts: Sequence[str | bytes] | Iterable[str | bytes]) -> list[ScanResult]:
         return [self.scan(t) for t in texts]
@@ -271,41 +276,59 @@ class Detector:
 
         for view, encoded, name in views:
             for idx in matcher.hits(view.text, encoded, name):
-                self._spans(pset, exprs[idx], view, text, seen, findings)
+                if self._spans(pset, exprs[idx], view, text, seen, findings):
+                    budget.incomplete.add(f"matches:{exprs[idx].pattern_id}")
 
-        if self.config.decode and depth < self.config.max_decode_depth and budget.candidates > 0:
-            payloads = find_payloads(
-                text,
-                min_length=self.config.min_encoded_length,
-                limit=budget.candidates,
-                rot13=self.config.rot13,
-                hinted=hinted,
-                # the raw view of ASCII text is the text itself: reuse its bytes for the candidate gate
-                encoded=raw_bytes if raw.text is text else None,
-                max_chars=budget.chars,
-            )
-            for p in payloads:
-                if budget.candidates <= 0 or len(p.text) > budget.chars:
-                    break
-                budget.candidates -= 1
-                budget.chars -= len(p.text)
-                for inner in self._find(snapshot, p.text, depth + 1, budget):
-                    # rot13 keeps every offset; other decodings report the whole encoded token.
-                    s, e = (inner.start, inner.end) if p.encoding == "rot13" else (p.start, p.end)
-                    key = (inner.pattern_id, s, e)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    chain = p.encoding if inner.decoded_from is None else f"{p.encoding}>{inner.decoded_from}"
-                    findings.append(
-                        inner.model_copy(update={"start": s, "end": e, "text": text[s:e], "decoded_from": chain})
-                    )
+        if not self.config.decode:
+            return findings
+        # the raw view of ASCII text is the text itself: reuse its bytes for the candidate gate
+        gate_bytes = raw_bytes if raw.text is text else None
+        if depth >= self.config.max_decode_depth or budget.candidates <= 0:
+            # Nothing more may be decoded; say so if something decodable is left uninspected.
+            if find_payloads(text, min_length=self.config.min_encoded_length, limit=1, rot13=self.config.rot13,
+                             hinted=hinted, encoded=gate_bytes):
+                budget.incomplete.add("decode_depth" if budget.candidates > 0 else "decode_candidates")
+            return findings
+        oversize: list[tuple[int, int]] = []
+        payloads = find_payloads(
+            text,
+            min_length=self.config.min_encoded_length,
+            limit=budget.candidates + 1,  # one more than allowed tells whether payloads are left over
+            rot13=self.config.rot13,
+            hinted=hinted,
+            encoded=gate_bytes,
+            max_chars=budget.chars,
+            oversize=oversize,
+        )
+        if oversize:
+            budget.incomplete.add("decoded_chars")
+        for p in payloads:
+            if budget.candidates <= 0:
+                budget.incomplete.add("decode_candidates")
+                break
+            if len(p.text) > budget.chars:
+                budget.incomplete.add("decoded_chars")
+                break
+            budget.candidates -= 1
+            budget.chars -= len(p.text)
+            for inner in self._find(snapshot, p.text, depth + 1, budget):
+                # rot13 keeps every offset; other decodings report the whole encoded token.
+                s, e = (inner.start, inner.end) if p.encoding == "rot13" else (p.start, p.end)
+                key = (inner.pattern_id, s, e)
+                if key in seen:
+                    continue
+                seen.add(key)
+                chain = p.encoding if inner.decoded_from is None else f"{p.encoding}>{inner.decoded_from}"
+                findings.append(
+                    inner.model_copy(update={"start": s, "end": e, "text": text[s:e], "decoded_from": chain})
+                )
         return findings
 
     @staticmethod
     def _spans(
         pset: PatternSet, expr: Expression, view: View, text: str, seen: set[tuple[str, int, int]], out: list[Finding]
-    ) -> None:
+    ) -> bool:
+        """Append the validated findings of one expression; True when the per-expression cap cut them off."""
         pattern = pset.patterns[expr.pattern_id]
         validator = pset.validators.get(pattern.validator) if pattern.validator else None
         group = expr.value_group or 0
@@ -349,7 +372,8 @@ class Detector:
             )
             reported += 1
             if reported >= MAX_MATCHES_PER_EXPRESSION:
-                break
+                return True
+        return False
 
     # ----------------------------------------------------------------------------------------------
     # self-test

@@ -52,6 +52,9 @@ class ScanResult(BaseModel):
     attack: bool
     categories: dict[str, float] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list)
+    # Bounds the scan reached, so parts of the text were not inspected (decode_candidates, decoded_chars,
+    # decode_depth, matches:<pattern id>); a non-empty list raises the verdict to at least review.
+    incomplete: list[str] = Field(default_factory=list)
 
 
 class Replacement(BaseModel):
