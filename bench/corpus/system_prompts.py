@@ -34,8 +34,20 @@ SEED = 20260517
 N_GENERATED = 600
 SUBSET = "system_prompt"
 
-COMPANIES = ["Acme Corp", "Northwind", "Globex", "BrightBank", "Helio Energy", "Pine Street Clinic", "Voyago",
-             "Tandem Books", "Cobalt Insurance", "the city library", "GreenLeaf Grocers", "Orbit Telecom"]
+COMPANIES = [
+    "Acme Corp",
+    "Northwind",
+    "Globex",
+    "BrightBank",
+    "Helio Energy",
+    "Pine Street Clinic",
+    "Voyago",
+    "Tandem Books",
+    "Cobalt Insurance",
+    "the city library",
+    "GreenLeaf Grocers",
+    "Orbit Telecom",
+]
 NAMES = ["HelpBot", "DocBot", "Ava", "Max", "Sage", "Pixel", "Atlas", "Nova", "Juniper", "Otto", "Echo", "Milo"]
 LANGS = ["French", "Spanish", "German", "Japanese", "Portuguese", "Italian", "plain English"]
 
@@ -130,13 +142,29 @@ CONSTRAINTS = [
 ]
 
 TONES = [
-    "Be friendly and concise.", "Use a formal, professional tone.", "Keep a warm and encouraging tone.",
-    "Be direct; skip pleasantries.", "Write at a level a ten-year-old can follow.", "Be patient and kind.",
-    "Use plain language and short sentences.", "Sound enthusiastic but not pushy.", "",
+    "Be friendly and concise.",
+    "Use a formal, professional tone.",
+    "Keep a warm and encouraging tone.",
+    "Be direct; skip pleasantries.",
+    "Write at a level a ten-year-old can follow.",
+    "Be patient and kind.",
+    "Use plain language and short sentences.",
+    "Sound enthusiastic but not pushy.",
+    "",
 ]
 
-TOPICS = ["cooking", "our products", "Python", "travel", "the course material", "billing", "gardening",
-          "the uploaded documents", "IT support", "fitness"]
+TOPICS = [
+    "cooking",
+    "our products",
+    "Python",
+    "travel",
+    "the course material",
+    "billing",
+    "gardening",
+    "the uploaded documents",
+    "IT support",
+    "fitness",
+]
 
 TOOLS = [
     ("search(query)", "look up current information"),
@@ -183,7 +211,8 @@ def _one(rng: random.Random) -> str:
         return " ".join(x for x in [f"System: You are {role}. {task[0].upper() + task[1:]}.", *cons, tone] if x)
     if layout == 2:
         rules = "\n".join(f"- {c}" for c in cons)
-        return f"# Role\nYou are {name}, {role}.\n\n# Task\n{task[0].upper() + task[1:]}.\n\n# Rules\n{rules}\n{tone}".strip()
+        head = f"# Role\nYou are {name}, {role}.\n\n# Task\n{task[0].upper() + task[1:]}.\n\n"
+        return f"{head}# Rules\n{rules}\n{tone}".strip()
     if layout == 3:
         return f"You are {name}. Your instructions: {task}; " + " ".join(cons) + (f" {tone}" if tone else "")
     if layout == 4:
@@ -226,7 +255,10 @@ def langchain_examples() -> list[str]:
     except ImportError:
         return []
     root = Path(langchain_core.__file__).parent
-    rx = re.compile(r"""(?:\("system",\s*|SystemMessage\(content=|SystemMessagePromptTemplate\.from_template\()"([^"{}]{8,400})\"""")
+    rx = re.compile(
+        r"""(?:\("system",\s*|SystemMessage\(content=|SystemMessagePromptTemplate\.from_template\()"""
+        r'"([^"{}]{8,400})"'
+    )
     found: list[str] = []
     for path in sorted(root.rglob("*.py")):
         for m in rx.finditer(path.read_text(encoding="utf-8", errors="replace")):
@@ -257,8 +289,17 @@ def append(split: str) -> int:
         if key in seen:
             continue
         seen.add(key)
-        rows.append({"id": f"{split}-{n:05d}", "text": text, "label": "benign", "subset": SUBSET,
-                     "category": None, "lang": "en", "source": source})
+        rows.append(
+            {
+                "id": f"{split}-{n:05d}",
+                "text": text,
+                "label": "benign",
+                "subset": SUBSET,
+                "category": None,
+                "lang": "en",
+                "source": source,
+            }
+        )
         n += 1
         added += 1
     with path.open("w", encoding="utf-8") as fh:
