@@ -8,7 +8,9 @@ For each split (dev, holdout) it prints:
 An attack counts as detected when the real `Detector` sets `attack=True` on it (the documented
 threshold on injection evidence); a benign text counts as a false positive on the same condition. The
 rate of texts with *any* injection finding (including low/medium ones that stay below the threshold) is
-shown as well. Targets: recall >= 90%, FPR <= 1% benign, <= 5% hard negatives, <= 1% other languages.
+shown as well, and the rate of texts whose verdict is not `allow` (review or block). Targets: recall >= 90%,
+FPR <= 1% benign, <= 5% hard negatives, <= 1% other languages; benign system prompts (subset `system_prompt`,
+bench/corpus/system_prompts.py) are reported separately and must get `allow`: review-or-block <= 1%.
 
 If bench/quality_pii.py exists (owned by the PII work), its `main()` runs afterwards.
 
@@ -37,7 +39,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 CORPUS = ROOT / "corpus"
-TARGETS = {"attack_recall": 0.90, "fpr_benign": 0.01, "fpr_hard_negative": 0.05, "fpr_benign_multilingual": 0.01}
+TARGETS = {
+    "attack_recall": 0.90,
+    "fpr_benign": 0.01,
+    "fpr_hard_negative": 0.05,
+    "fpr_benign_multilingual": 0.01,
+    # benign system prompts and instruction-style prompts: any verdict but `allow` (review or block) counts
+    "fpr_system_prompt_review_or_block": 0.01,
+}
 
 
 def load(split: str) -> list[dict[str, Any]]:
@@ -61,34 +70,47 @@ def _rate(hits: int, total: int) -> float:
 def evaluate(records: list[dict[str, Any]], results: list[Any]) -> dict[str, Any]:
     """Aggregate recall/FPR figures for one split; `results[i]` is the ScanResult of `records[i]`."""
     out: dict[str, Any] = {}
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # key -> [flagged, any finding, total]
+    # key -> [flagged, any finding, verdict not allow, total]
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
 
-    def bump(key: str, flagged: bool, anyf: bool) -> None:
+    def bump(key: str, flagged: bool, anyf: bool, not_allow: bool) -> None:
         c = counts[key]
         c[0] += int(flagged)
         c[1] += int(anyf)
-        c[2] += 1
+        c[2] += int(not_allow)
+        c[3] += 1
 
     for rec, res in zip(records, results, strict=True):
         flagged = bool(res.attack)
         anyf = any(f.kind.value == "injection" for f in res.findings)
+        not_allow = res.verdict.value != "allow"
         if rec["label"] == "attack":
-            bump("attack", flagged, anyf)
-            bump(f"attack/category/{rec['category']}", flagged, anyf)
-            bump(f"attack/lang/{rec['lang']}", flagged, anyf)
-            bump(f"attack/source/{_family(rec['source'])}", flagged, anyf)
+            bump("attack", flagged, anyf, not_allow)
+            bump(f"attack/category/{rec['category']}", flagged, anyf, not_allow)
+            bump(f"attack/lang/{rec['lang']}", flagged, anyf, not_allow)
+            bump(f"attack/source/{_family(rec['source'])}", flagged, anyf, not_allow)
         else:
-            bump(rec["subset"], flagged, anyf)
-            if rec["subset"] == "benign_multilingual":
-                bump(f"benign_multilingual/lang/{rec['lang']}", flagged, anyf)
-    for key, (flagged, anyf, total) in sorted(counts.items()):
-        out[key] = {"flagged": flagged, "any_finding": anyf, "total": total, "rate": round(_rate(flagged, total), 4)}
+            bump(rec["subset"], flagged, anyf, not_allow)
+            if rec["subset"] in ("benign_multilingual", "system_prompt"):
+                key = "lang" if rec["subset"] == "benign_multilingual" else "source"
+                bump(f"{rec['subset']}/{key}/{rec[key]}", flagged, anyf, not_allow)
+    for key, (flagged, anyf, not_allow, total) in sorted(counts.items()):
+        out[key] = {
+            "flagged": flagged,
+            "any_finding": anyf,
+            "not_allow": not_allow,
+            "total": total,
+            "rate": round(_rate(flagged, total), 4),
+        }
     out["summary"] = {
         "attack_recall": out.get("attack", {}).get("rate", 0.0),
         "fpr_benign": out.get("benign", {}).get("rate", 0.0),
         "fpr_hard_negative": out.get("hard_negative", {}).get("rate", 0.0),
         "fpr_benign_multilingual": out.get("benign_multilingual", {}).get("rate", 0.0),
     }
+    if "system_prompt" in out:
+        sp = out["system_prompt"]
+        out["summary"]["fpr_system_prompt_review_or_block"] = round(_rate(sp["not_allow"], sp["total"]), 4)
     return out
 
 
@@ -103,20 +125,27 @@ def print_report(split: str, report: dict[str, Any], seconds: float, n: int) -> 
         mark = "ok " if _meets(name, value) else "MISS"
         cmp = ">=" if name == "attack_recall" else "<="
         print(f"  [{mark}] {name:<26} {value * 100:6.2f}%   (target {cmp} {TARGETS[name] * 100:.0f}%)")
-    print("  detail                                      flagged   any-finding   total    rate")
+    print("  detail                                      flagged   any-finding   not-allow   total    rate")
     for key, c in report.items():
         if key == "summary":
             continue
-        print(f"  {key:<42} {c['flagged']:>7}   {c['any_finding']:>11}   {c['total']:>5}   {c['rate'] * 100:6.2f}%")
+        print(
+            f"  {key:<42} {c['flagged']:>7}   {c['any_finding']:>11}   {c['not_allow']:>9}   {c['total']:>5}"
+            f"   {c['rate'] * 100:6.2f}%"
+        )
 
 
 def print_misses(records: list[dict[str, Any]], results: list[Any], limit: int) -> None:
     misses = [r for r, s in zip(records, results, strict=True) if r["label"] == "attack" and not s.attack]
-    fps = [(r, s) for r, s in zip(records, results, strict=True) if r["label"] == "benign" and s.attack]
+    fps = [
+        (r, s)
+        for r, s in zip(records, results, strict=True)
+        if r["label"] == "benign" and (s.attack or (r["subset"] == "system_prompt" and s.verdict.value != "allow"))
+    ]
     print(f"\n-- missed attacks ({len(misses)}), first {limit}:")
     for r in misses[:limit]:
         print(f"  [{r['category']}/{r['lang']}/{r['source']}] {r['text'][:300]!r}")
-    print(f"\n-- false positives ({len(fps)}):")
+    print(f"\n-- false positives ({len(fps)}; system prompts: review or block):")
     for r, s in fps[:limit]:
         ids = sorted({f.pattern_id for f in s.findings if f.kind.value == "injection"})
         print(f"  [{r['subset']}/{r['lang']}] {ids} {r['text'][:200]!r}")

@@ -15,7 +15,8 @@ What it does (needs the `ml` extra: scikit-learn, numpy; the shipped model is ev
    selection (chi2) happens inside each fold.
 4. For each candidate, picks the (high, medium) thresholds that maximise the OUT-OF-FOLD recall of
    patterns + classifier under FPR ceilings stricter than the targets (benign 0.3%, hard negatives 2%,
-   other languages 0.3%), and keeps the candidate with the best recall (ties: fewer features).
+   other languages 0.3%) and, for benign system prompts, review-or-block <= 1% (the target itself), and
+   keeps the candidate with the best recall (ties: fewer features).
 5. Refits the chosen candidate on all of dev and exports vocabulary, idf, coefficients, intercept,
    thresholds, the training-corpus SHA-256 and the cross-validated figures.
 """
@@ -52,7 +53,12 @@ HEAD_CHARS, TAIL_CHARS = 3000, 1000
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 # FPR ceilings used to calibrate on out-of-fold predictions: stricter than the targets (1% / 5% / 1%)
 # because the dev sets are small and the holdout is read only once.
-CEILINGS = {"benign": 0.003, "hard_negative": 0.02, "benign_multilingual": 0.003}
+CEILINGS = {"benign": 0.003, "hard_negative": 0.02, "benign_multilingual": 0.003, "system_prompt": 0.01}
+# Benign system prompts must get `allow`, so for them the ceiling bounds review-or-block, not only `attack`:
+# the patterns' own sub-threshold evidence (risk >= review threshold) counts too. The ceiling equals the
+# target (1%) because the patterns alone already use most of it.
+REVIEW_SUBSETS = ("system_prompt",)
+REVIEW_THRESHOLD = 0.3
 WEIGHTS = {"high": 0.7, "medium": 0.4}  # DetectorConfig's default severity weights
 ATTACK_THRESHOLD = 0.6
 PATTERN_ID, CATEGORY = "PI-CLF-001", "jailbreak_persona"
@@ -64,6 +70,7 @@ class Candidate:
     k_per_block: int
     c: float
     hard_negative_weight: float
+    system_prompt_weight: float = 1.0
 
 
 def load_dev() -> list[dict[str, Any]]:
@@ -115,6 +122,17 @@ def _flagged(prob: np.ndarray, evidence: np.ndarray, gated: np.ndarray, high: fl
     return (evidence >= ATTACK_THRESHOLD) | (1 - (1 - evidence) * (1 - w) >= ATTACK_THRESHOLD - 1e-12)
 
 
+def _counted(masks: dict[str, np.ndarray], flagged: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """What counts against a subset's ceiling: `attack`, or for REVIEW_SUBSETS any verdict but allow. A medium
+    classifier finding is only emitted as corroboration (when it makes `attack`, detect/stage2.py), so the
+    classifier adds review verdicts only through `attack`; the patterns add them through their own evidence."""
+    review = np.zeros(len(flagged), dtype=bool)
+    for s in REVIEW_SUBSETS:
+        if s in masks:
+            review |= masks[s] & (evidence >= REVIEW_THRESHOLD - 1e-12)
+    return flagged | review
+
+
 def _masks(recs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     masks = {s: np.array([r["subset"] == s for r in recs]) for s in ("attack", *CEILINGS)}
     for c in sorted({r["category"] for r in recs if r["label"] == "attack"}):
@@ -136,15 +154,17 @@ def calibrate(
     for high in grid:
         for medium in [m for m in grid if m <= high]:
             flagged = _flagged(prob, evidence, gated, high, medium)
-            if any(flagged[masks[s]].sum() > limits[s] for s in CEILINGS):
+            counted = _counted(masks, flagged, evidence)
+            if any(counted[masks[s]].sum() > limits[s] for s in CEILINGS):
                 continue
             key = (int(flagged[masks["attack"]].sum()), high, medium)
             if best is None or key > best:
                 best = key
     if best is None:
-        return 1.0, 1.0, combined(masks, _flagged(prob, evidence, gated, 1.0, 1.0))
-    _, high, medium = best
-    return high, medium, combined(masks, _flagged(prob, evidence, gated, high, medium))
+        high, medium = 1.0, 1.0
+    else:
+        _, high, medium = best
+    return high, medium, combined(masks, _counted(masks, _flagged(prob, evidence, gated, high, medium), evidence))
 
 
 def export(pipe: Pipeline, cand: Candidate, high: float, medium: float, cv: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +231,7 @@ def main() -> None:
                 per[f.pattern_id] = max(per.get(f.pattern_id, 0.0), sev_w[f.severity.value])
         evidence[i] = 1 - float(np.prod([1 - w for w in per.values()])) if per else 0.0
     masks = _masks(recs)
-    base = combined(masks, _flagged(np.zeros(len(recs)), evidence, gated, 2.0, 2.0))
+    base = combined(masks, _counted(masks, _flagged(np.zeros(len(recs)), evidence, gated, 2.0, 2.0), evidence))
     print(f"patterns alone (dev): {json.dumps({k: base[k] for k in ('attack', *CEILINGS)})}")
     missed = masks["attack"] & (evidence < ATTACK_THRESHOLD)
     gate = {
@@ -222,20 +242,23 @@ def main() -> None:
     print(f"cue gate passes (dev): {json.dumps(gate)}")
 
     if args.quick:
-        cands = [Candidate(("word",), 20_000, 4.0, 10.0)]
+        cands = [Candidate(("word",), 20_000, 4.0, 10.0, 3.0)]
     else:
         # A first round (word vs word + char_wb 3-5-grams, 10k/20k terms, C 1/4/16, hard-negative weight 1/3)
-        # found char n-grams no better out of fold (and 5-10x slower in pure Python) and 20k > 10k terms.
+        # found char n-grams no better out of fold (and 5-10x slower in pure Python) and 20k > 10k terms; a
+        # second (20k/30k, C 4/16/32, weight 3/10) chose 20k, C=4, weight 10. With the system-prompt subset
+        # (the `clf2` branch): C 4/16, hard-negative weight 3/10, system-prompt weight 1/3.
         cands = [
-            Candidate(("word",), k, c, hw)
-            for k, c, hw in itertools.product([20_000, 30_000], [4.0, 16.0, 32.0], [3.0, 10.0])
+            Candidate(("word",), 20_000, c, hw, sw)
+            for c, hw, sw in itertools.product([4.0, 16.0], [3.0, 10.0], [1.0, 3.0])
         ]
     hard_neg = np.array([r["subset"] == "hard_negative" for r in recs])
+    system_prompt = np.array([r["subset"] == "system_prompt" for r in recs])
     results: list[dict[str, Any]] = []
     best: tuple[tuple[int, int], Candidate, float, float, dict[str, Any]] | None = None
     for cand in cands:
         t0 = time.perf_counter()
-        weights = np.where(hard_neg, cand.hard_negative_weight, 1.0)
+        weights = np.where(hard_neg, cand.hard_negative_weight, np.where(system_prompt, cand.system_prompt_weight, 1.0))
         prob = oof_probabilities(cand, texts, y, weights, groups, args.folds)
         high, medium, res = calibrate(masks, prob, evidence, gated)
         res_s = {k: res[k] for k in ("attack", *CEILINGS)}
@@ -249,12 +272,13 @@ def main() -> None:
     assert best is not None
     _, cand, high, medium, res = best
     print(f"chosen: {asdict(cand)} high {high} medium {medium}")
-    weights = np.where(hard_neg, cand.hard_negative_weight, 1.0)
+    weights = np.where(hard_neg, cand.hard_negative_weight, np.where(system_prompt, cand.system_prompt_weight, 1.0))
     pipe = fit(cand, texts, y, weights)
     cv = {
         "folds": args.folds,
         "grouping": "first eight words of the normalised text",
         "ceilings": CEILINGS,
+        "review_or_block_subsets": list(REVIEW_SUBSETS),
         "patterns_alone": base,
         "patterns_plus_classifier_out_of_fold": res,
     }

@@ -5,7 +5,11 @@ texts whose head/tail windows carry a cue word (`data/classifier_cues.json`, one
 one finding per window read (the whole text, or its head and its tail) under the model's pattern id
 (`PI-CLF-001`), with severity `high` or `medium` from probability thresholds calibrated on dev and
 stored in the model file (overridable in `DetectorConfig.classifier`). Scoring then treats it like any
-pattern: high is an attack alone, medium needs one more medium pattern.
+pattern: high is an attack alone.
+
+A medium finding is only **corroboration**: it is emitted only when, together with the pattern findings, it
+makes the text an attack (e.g. with one more medium pattern). Alone it would give risk 0.4, i.e. `review`,
+and out of fold that tier fired on ordinary benign system prompts ("You are a helpful assistant.").
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig, bui
     finding = model.meta.get("finding") or {}
     pattern_id = str(finding.get("pattern_id", "PI-CLF-001"))
     category = str(finding.get("category", "jailbreak_persona"))
-    return [
+    out = [
         Finding(
             pattern_id=pattern_id,
             kind=Kind.INJECTION,
@@ -108,3 +112,6 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig, bui
         )
         for s, e in windows(len(text), model.head_chars, model.tail_chars)
     ]
+    if severity is Severity.MEDIUM and not score([*findings, *out], config)[1]:
+        return []  # medium only corroborates: it never makes a `review` on its own
+    return out
