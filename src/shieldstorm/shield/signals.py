@@ -65,7 +65,7 @@ def _shingle_hashes(text: str, limit: int) -> frozenset[int]:
     # mattered once every request carries a new text. The hashes only ever meet other hashes of this process
     # (the per-principal shingle memory), so the per-process string-hash seed does not matter.
     words = words[:limit + 2]
-    return frozenset(map(hash, zip(words, words[1:], words[2:])))
+    return frozenset(map(hash, zip(words, words[1:], words[2:], strict=False)))
 
 
 def _squash(value: float, scale: float) -> float:
