@@ -1,14 +1,18 @@
 """Shield speed, side by side in one run, on loopback, with a separate load-generator process.
 
     .venv/bin/python bench/shield.py [--duration 5] [--connections 32] [--rounds 3] [--baseline-src ../main/src]
-                                     [--no-audit] [--write-docs]
+                                     [--bodies both|repeated|distinct] [--no-audit] [--write-docs]
 
 Processes: an upstream (aiohttp, answers a fixed chat completion), a bare pass-through proxy on the Shield's own
 server stack (uvicorn + uvloop + httptools, one pooled aiohttp client session), the Shield (`shieldstorm shield
 serve`, one worker like the bare proxy, full pipeline: identity, GCRA, extraction, detection, signals, Rego policy,
 response inspection; audit off, then on; optionally an older tree's Shield beside it), and the load generator:
 `wrk` when installed (apt `wrk`), else an aiohttp load generator subprocess (this file with `--role loadgen`).
-Bodies are realistic chat completions (system prompt, history, user turn), clean and with an injection attack.
+Bodies are realistic chat completions (system prompt, history, user turn), clean and with an injection attack,
+sent two ways: *repeated* (one fixed body: the Shield's detection cache and policy decision cache hit on every
+request, a best case) and *distinct* (`--bodies`; every request its own user turn, built per request by the wrk
+Lua script or the aiohttp fallback from `CLEAN_PIECES`/`ATTACK_PIECES` plus an order number, so texts, detections
+and body sizes differ: the honest case, which the target verdicts use).
 Every target is measured once per round, the rounds interleaved (each starts with a different target), and the
 medians are reported, with each server process's CPU time per request (from /proc). Reported:
 
