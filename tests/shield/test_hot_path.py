@@ -123,3 +123,19 @@ def test_serve_runs_on_uvloop() -> None:
 
     with event_loop_runner() as runner:
         assert issubclass(runner.run(loop_type()), uvloop.Loop)
+
+
+def test_novelty_is_the_share_of_unseen_word_trigrams() -> None:
+    tracker = SignalTracker(SignalsConfig(window_seconds=60))
+    seen = "the parcel left the depot on monday morning"
+    for i in range(6):  # past MIN_HISTORY: novelty is judged from here on
+        tracker.observe("t/p", 100, seen, now=100.0 + i)
+    assert tracker.observe("t/p", 100, seen.upper(), now=110.0).novelty == 0.0  # case-folded: nothing new
+    fresh = tracker.observe("t/p", 100, "completely different words arrive here today", now=111.0)
+    assert fresh.novelty == 1.0
+    # "the depot on" and "depot on monday" were seen; "on monday evening" was not.
+    assert tracker.observe("t/p", 100, "the depot on monday evening", now=112.0).novelty == 1 / 3
+    # Another principal has its own memory.
+    for i in range(6):
+        tracker.observe("t/q", 100, "a b c d", now=100.0 + i)
+    assert tracker.observe("t/q", 100, seen, now=120.0).novelty == 1.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import math
 import time
-import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
@@ -61,8 +60,12 @@ def shingle_hashes(text: str, limit: int = 256) -> frozenset[int]:
 def _shingle_hashes(text: str, limit: int) -> frozenset[int]:
     words = text.lower().split()
     if len(words) < 3:
-        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    return frozenset({zlib.crc32(" ".join(words[i:i + 3]).encode()) for i in range(min(len(words) - 2, limit))})
+        return frozenset({hash(tuple(words))}) if words else frozenset()
+    # Python's tuple hash over the three words: about 4x cheaper than joining and crc32-ing each shingle, which
+    # mattered once every request carries a new text. The hashes only ever meet other hashes of this process
+    # (the per-principal shingle memory), so the per-process string-hash seed does not matter.
+    words = words[:limit + 2]
+    return frozenset(map(hash, zip(words, words[1:], words[2:], strict=False)))
 
 
 def _squash(value: float, scale: float) -> float:
