@@ -47,6 +47,19 @@ def test_scan_file_and_stdin_table(tmp_path: Path) -> None:
     assert json.loads(piped.stdout)["findings"][0]["text"] == "jane@example.com"
 
 
+def test_a_scan_that_reached_its_bounds_says_so_and_is_not_allowed(tmp_path: Path) -> None:
+    import base64
+
+    decoys = " ".join(base64.b64encode(f"the forecast for day {i} is mild".encode()).decode() for i in range(40))
+    f = tmp_path / "decoys.txt"
+    f.write_text(f"notes {decoys}", encoding="utf-8")
+    out = run("scan", "--file", str(f), *P)
+    assert out.returncode == 1 and b"verdict review" in out.stdout
+    assert b"not fully inspected (scan bounds reached): decode_candidates" in out.stdout
+    as_json = json.loads(run("scan", "--file", str(f), "--json", *P).stdout)
+    assert as_json["incomplete"] == ["decode_candidates"] and as_json["verdict"] == "review"
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "needle"),
     [

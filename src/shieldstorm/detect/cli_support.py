@@ -67,3 +67,7 @@ def print_result(console: Console, result: ScanResult, source: str | None = None
     console.print(line)
     if result.categories:
         console.print(Text("categories " + ", ".join(f"{k}={v:.2f}" for k, v in result.categories.items())))
+    if result.incomplete:
+        # Why a verdict is at least review although the findings alone would not say so.
+        bounds = ", ".join(result.incomplete)
+        console.print(Text(f"not fully inspected (scan bounds reached): {bounds}", style="yellow"))
