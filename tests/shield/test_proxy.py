@@ -189,3 +189,25 @@ async def test_system_prompt_pii_is_trusted_but_user_pii_is_redacted(upstream: U
     forwarded = json.loads(upstream.requests[-1]["body"])
     assert forwarded["messages"][0]["content"] == "Escalate to ops@example.org."
     assert forwarded["messages"][1]["content"] == "I am [EMAIL_1]"
+
+
+async def test_more_encoded_payloads_than_the_detector_decodes_is_not_allowed(
+    upstream: Upstream, start_shield: ShieldFactory
+):
+    # 40 base64 tokens, more than the detector decodes (32): the tail is uninspected and could hide anything, so
+    # the request is not a plain allow even though every decoded token is harmless.
+    import base64
+
+    decoys = " ".join(base64.b64encode(f"the forecast for day {i} is mild".encode()).decode() for i in range(40))
+    shield = await start_shield(base_config(upstream.url))
+    async with aiohttp.ClientSession() as session, session.post(
+        shield.url + CHAT, json=chat(("user", f"summarise these notes: {decoys}"))
+    ) as response:
+        decision = response.headers.get("X-Shield-Decision") or (await response.json())["error"]["decision"]
+    assert decision == "challenge"
+    assert upstream.requests == []
+    few = " ".join(decoys.split()[:5])
+    async with aiohttp.ClientSession() as session, session.post(
+        shield.url + CHAT, json=chat(("user", f"summarise these notes: {few}"))
+    ) as response:
+        assert response.status == 200 and response.headers["X-Shield-Decision"] == "allow"

@@ -163,6 +163,10 @@ def merge_scans(segment_sources: list[str], results: list[ScanResult]) -> tuple[
             risk = max(risk, *injection_scores)
             if str(result.verdict) == "block" or (str(result.verdict) == "review" and verdict == "allow"):
                 verdict = str(result.verdict)
+        if result.incomplete and verdict == "allow":
+            # The detector reached a scan bound (e.g. more encoded payloads than it decodes): part of the text
+            # was not inspected, so the request cannot be a plain allow (the default policy challenges review).
+            verdict = "review"
         attack = attack or result.attack
         for finding in result.findings:
             detections.append({
