@@ -17,6 +17,7 @@ at "@" inside their `(?P<value>...)` group. Anything the splitter does not under
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -175,7 +176,9 @@ def _class_end(s: str, i: int) -> int:
     raise _Unsupported("unterminated class")
 
 
-def _group_end(s: str, i: int) -> int:
+def _structure(s: str, i: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, group depth after it) for every character from `i` that is neither inside an escape
+    nor inside a character class: the one walk that group ends and top-level branches both need."""
     depth = 0
     while i < len(s):
         c = s[i]
@@ -189,9 +192,14 @@ def _group_end(s: str, i: int) -> int:
             depth += 1
         elif c == ")":
             depth -= 1
-            if depth == 0:
-                return i + 1
+        yield i, c, depth
         i += 1
+
+
+def _group_end(s: str, i: int) -> int:
+    for j, c, depth in _structure(s, i):
+        if c == ")" and depth == 0:
+            return j + 1
     raise _Unsupported("unbalanced group")
 
 
@@ -216,23 +224,11 @@ def _quantifier_end(s: str, i: int) -> int:
 
 def _split_branches(s: str) -> list[str]:
     out: list[str] = []
-    depth = start = i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\":
-            i = _escape_end(s, i)
-            continue
-        if c == "[":
-            i = _class_end(s, i)
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
+    start = 0
+    for i, c, depth in _structure(s):
+        if c == "|" and depth == 0:
             out.append(s[start:i])
             start = i + 1
-        i += 1
     out.append(s[start:])
     return out
 
