@@ -183,13 +183,14 @@ def test_bad_model_file_is_one_config_error(tmp_path: Path) -> None:
         load_model(tmp_path / "junk.json")
 
 
-def test_custom_model_file_is_used(tmp_path: Path, cache_dir: Path) -> None:
+def _toy_model(path: Path, *, head_chars: int, high: float, category: str) -> Path:
+    """A one-word linear model: "pineapple" pushes the logit up by 12 (idf 1), "role" is only a cue word."""
     data: dict[str, Any] = {
         "format": "shieldstorm-linear-text-classifier",
         "format_version": 1,
-        "preprocess": {"view": "normalized", "head_chars": 100, "tail_chars": 0},
-        "thresholds": {"high": 0.9, "medium": 0.6},
-        "finding": {"pattern_id": "PI-CLF-900", "category": "role_manipulation"},
+        "preprocess": {"view": "normalized", "head_chars": head_chars, "tail_chars": 0},
+        "thresholds": {"high": high, "medium": 0.6},
+        "finding": {"pattern_id": "PI-CLF-900", "category": category},
         "intercept": -4.0,
         "blocks": [
             {
@@ -203,8 +204,12 @@ def test_custom_model_file_is_used(tmp_path: Path, cache_dir: Path) -> None:
             }
         ],
     }
-    path = tmp_path / "m.json"
     path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_custom_model_file_is_used(tmp_path: Path, cache_dir: Path) -> None:
+    path = _toy_model(tmp_path / "m.json", head_chars=100, high=0.9, category="role_manipulation")
     cfg = DetectorConfig(engine="re2", cache_dir=str(cache_dir), classifier=ClassifierConfig(model_path=str(path)))
     det = Detector.from_paths([], cfg, builtins=False)
     hits: Callable[[str], list[Any]] = lambda t: [f for f in det.scan(t).findings if f.pattern_id == "PI-CLF-900"]  # noqa: E731
@@ -219,27 +224,7 @@ def test_custom_model_file_is_used(tmp_path: Path, cache_dir: Path) -> None:
 def test_medium_finding_only_corroborates(tmp_path: Path, cache_dir: Path) -> None:
     # "pineapple role" -> p ~ 0.98, set to the medium tier: alone it must not make a `review` (no finding);
     # with one medium pattern (PI-INS-016) the two together are an attack.
-    data: dict[str, Any] = {
-        "format": "shieldstorm-linear-text-classifier",
-        "format_version": 1,
-        "preprocess": {"view": "normalized", "head_chars": 400, "tail_chars": 0},
-        "thresholds": {"high": 0.999, "medium": 0.6},
-        "finding": {"pattern_id": "PI-CLF-900", "category": "jailbreak_persona"},
-        "intercept": -4.0,
-        "blocks": [
-            {
-                "analyzer": "word",
-                "ngram_range": [1, 1],
-                "token_pattern": r"(?u)\b\w\w+\b",
-                "sublinear_tf": True,
-                "terms": ["pineapple", "role"],
-                "idf": [1.0, 1.0],
-                "coef": [12.0, 0.0],
-            }
-        ],
-    }
-    path = tmp_path / "m.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
+    path = _toy_model(tmp_path / "m.json", head_chars=400, high=0.999, category="jailbreak_persona")
     cfg = DetectorConfig(engine="re2", cache_dir=str(cache_dir), classifier=ClassifierConfig(model_path=str(path)))
     det = Detector.from_paths([], cfg, builtins=True)
     alone = det.scan("pineapple role")
