@@ -28,14 +28,23 @@ def test_each_top_level_branch_is_cut_separately() -> None:
 
 
 def test_short_anchors_and_good_starts_are_left_whole() -> None:
-    # a one-digit anchor would flood Hyperscan's literal matcher: keep the whole expression
-    assert anchored_tail(r"\b[A-Z9]{5}\d[0156]\d[0-3]\d\b") == r"\b[A-Z9]{5}\d[0156]\d[0-3]\d\b"
+    # a one-digit anchor would flood Hyperscan's literal matcher: keep the whole expression, minus only
+    # its leading boundary (a state split at every word of prose, see the next test)
+    assert anchored_tail(r"\b[A-Z9]{5}\d[0156]\d[0-3]\d\b") == r"[A-Z9]{5}\d[0156]\d[0-3]\d\b"
     # the start is distinctive enough (a single "." inside it does not end the literal run)
     assert anchored_tail(r"\bdisregard (?:\S+ ){0,3}?rules") == r"\bdisregard (?:\S+ ){0,3}?rules"
     whole = r"\b(?:skip|don.?t follow) (?:\S+ ){0,3}?rules"
     assert anchored_tail(whole) == whole
     # a tail of ordinary words is not worth losing a head of ordinary words
     assert anchored_tail(r"\b(?:put|add) (?:\S+ ){0,3}?words\b") == r"\b(?:put|add) (?:\S+ ){0,3}?words\b"
+
+
+def test_leading_boundary_of_an_unanchored_branch_is_dropped() -> None:
+    phone = r"(?:^|[^0-9A-Za-z_+.-])(?P<value>\d{3}[.-]\d{4})\b"
+    assert anchored_tail(phone) == r"\d{3}[.-]\d{4}\b"
+    assert anchored_tail(r"\b(?P<value>[12378] ?\d{2})\b") == r"[12378] ?\d{2}\b"
+    # a branch led by a distinctive literal keeps its boundary (Hyperscan checks it only on a literal hit)
+    assert anchored_tail(r"\bpassport\b ?\d{9}") == r"\bpassport\b ?\d{9}"
 
 
 def test_unsupported_syntax_is_left_whole() -> None:

@@ -81,8 +81,26 @@ def _tail(branch: str) -> str:
             if score >= STRONG_SCORE:
                 break  # the earliest strong anchor keeps the most of the expression
     if best_k == 0:
-        return branch
+        return branch if start_score >= MIN_SCORE else _without_leading_boundary(atoms)
     return "".join(a.text for a in atoms[best_k:])
+
+
+def _without_leading_boundary(atoms: list[_Atom]) -> str:
+    """A branch with no literal to anchor on, minus its leading word-boundary context (`\\b`, `^`,
+    `(?:^|[^0-9A-Za-z_])`). Hyperscan checks such a context by keeping a "just after a separator" state
+    apart from an "inside a word" state, so its automaton flips state at every word of prose and can
+    never skip ahead to the digits it is waiting for: the boundary of the NIR, phone and card numbers
+    cost 0.2-0.25 ms per 100k characters each. RE2 confirms every hit with the whole expression."""
+    k = 0
+    while k < len(atoms) and (atoms[k].zero_width or _is_boundary_group(atoms[k].text)):
+        k += 1
+    return "".join(a.text for a in atoms[k:]) if k < len(atoms) else "".join(a.text for a in atoms)
+
+
+def _is_boundary_group(text: str) -> bool:
+    # `(?:^|[^...])`: start of text or one separator character, the explicit boundary the pattern files use
+    # where `\\b` would be wrong (e.g. "+" or "." must not precede a number)
+    return text.startswith("(?:^|[^") and text.endswith("])") and text.count("]") == 1
 
 
 @cache
