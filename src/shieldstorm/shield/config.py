@@ -269,8 +269,12 @@ def load_config(path: Path | None = None, **overrides: Any) -> ShieldConfig:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 (bad byte at offset {exc.start})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+        except RecursionError:
+            raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
         if raw is not None and not isinstance(raw, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         data = raw or {}
