@@ -10,6 +10,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -153,6 +154,21 @@ class UpstreamConfig(_Strict):
         default_factory=dict, description="Headers added upstream, value read from env var (e.g. provider keys)"
     )
     strip_client_authorization: bool = Field(default=False, description="True in openai mode unless set")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        # Caught here, not at the first proxied request: a typo would otherwise serve 502s until noticed.
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, not {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}: {exc}") from None
+        return value
 
 
 class TlsConfig(_Strict):
