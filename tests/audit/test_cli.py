@@ -166,3 +166,27 @@ def test_cli_subprocess_exit_codes(filled: tuple[str, Path]) -> None:
     assert run.returncode == 1 and run.stdout.startswith("TAMPERED: first bad index 21"), run.stderr
     bad = subprocess.run([*base, "export", "--format", "xml"], capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown export format" in bad.stderr
+
+
+def test_bad_key_checkpoint_and_output_files_are_one_line_errors(filled: tuple[str, Path], tmp_path: Path) -> None:
+    url, data_dir = filled
+    env = {**os.environ, "SHIELDSTORM_DATABASE_URL": url, "SHIELDSTORM_DATA_DIR": str(data_dir)}
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b"caf\xe9\n")
+    base = [sys.executable, "-m", "shieldstorm", "audit"]
+    cases = [
+        (["verify", "--vkey", str(latin1)], f"verifier key {latin1} is not valid UTF-8"),
+        (["verify", "--checkpoint", str(latin1)], f"checkpoint {latin1} is not valid UTF-8"),
+        (["tail", "--signing-key", str(latin1)], f"audit signing key {latin1} is not valid UTF-8"),
+        (["export", "-o", str(tmp_path)], f"cannot write {tmp_path}: Is a directory"),
+        (["tail", "--database-url", "nosuchdialect://x"], "unusable database URL"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([*base, *args], capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and message in result.stderr, (args, result.stderr)
+    stored = subprocess.run([*base, "checkpoint", "-o", str(tmp_path)], capture_output=True, text=True, env=env,
+                            timeout=60)
+    # The checkpoint is stored before the bad --output path is seen: it still reaches stdout.
+    assert stored.returncode == 2 and f"cannot write {tmp_path}" in stored.stderr
+    assert stored.stdout.splitlines()[1] == str(SIZE)

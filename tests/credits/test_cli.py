@@ -57,3 +57,15 @@ def test_entry_point_reads_database_url_from_environment_and_prints_one_line_err
                          timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid history cursor" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_unusable_database_url_is_one_line_config_error() -> None:
+    from shieldstorm.errors import ConfigError
+
+    unknown = invoke("balance", "beta", "--database-url", "nosuchdialect://x")
+    assert isinstance(unknown.exception, ConfigError) and "unusable database URL" in str(unknown.exception)
+    garbled = invoke("balance", "beta", "--database-url", "not a url")
+    assert isinstance(garbled.exception, ConfigError) and "Could not parse" in str(garbled.exception)
+    # No MySQL driver is a dependency; the password must not be echoed back in the error.
+    missing_driver = invoke("balance", "beta", "--database-url", "mysql://u:hunter2@h/db")
+    assert isinstance(missing_driver.exception, ConfigError) and "hunter2" not in str(missing_driver.exception)

@@ -81,3 +81,25 @@ def test_cosign_verification_and_failing_tests(tmp_path: Path) -> None:
     assert "FAIL" in result.stdout and "0/1 passed" in result.stdout
     missing = run("policy", "test", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "no such bundle" in missing.stderr
+
+
+def test_unreadable_bundles_are_input_errors_for_test_and_check(tmp_path: Path) -> None:
+    """Not an archive, a non-UTF-8 module, data nested past the recursion limit: exit 2 with one line, not
+    exit 1 with a failed-test table or a crash finding from the isolated child."""
+    (tmp_path / "junk.tar.gz").write_bytes(b"not a tarball")
+    nonutf = tmp_path / "nonutf"
+    nonutf.mkdir()
+    (nonutf / "x.rego").write_bytes(b"package x\n# caf\xe9\n")
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "x.rego").write_text("package x\n", encoding="utf-8")
+    (deep / "data.json").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    cases = {"junk.tar.gz": "not a .tar.gz or .zip bundle", "nonutf": "x.rego is not UTF-8",
+             "deep": "data.json is nested too deeply", "missing": "no such bundle"}
+    for command in ("test", "check"):
+        for name, message in cases.items():
+            result = run("policy", command, name, cwd=tmp_path)
+            assert result.returncode == 2, (command, name, result.stdout, result.stderr)
+            assert result.stderr.strip().splitlines() == [f"error: {name}: {message}"], (command, result.stderr)
+    build = run("policy", "build", "deep", "-o", "out.tar.gz", cwd=tmp_path)
+    assert build.returncode == 2 and "nested too deeply" in build.stderr and "Traceback" not in build.stderr

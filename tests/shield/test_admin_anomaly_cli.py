@@ -102,6 +102,33 @@ def test_shield_check_validates_configs(tmp_path: Path, shared_data_dir: Path):
     assert result.returncode == 2 and "needs upstream.url" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"upstream: " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid YAML (nested too deeply)"),
+        (b"mode: proxy\n# caf\xe9\n", "not valid UTF-8 (bad byte at offset 17)"),
+        (b"upstream:\n  url: ftp://files.example\n", "upstream.url: Value error, must be an http:// or https://"),
+        (b"upstream:\n  url: localhost:8080\n", "upstream.url: Value error, must be an http:// or https://"),
+        (b"upstream:\n  url: http://x:99999\n", "upstream.url: Value error, bad port"),
+    ],
+)
+def test_shield_check_rejects_bad_files_and_upstreams_in_one_line(
+    tmp_path: Path, shared_data_dir: Path, content: bytes, message: str
+):
+    config = tmp_path / "shield.yaml"
+    config.write_bytes(content)
+    result = run_cli(shared_data_dir, "shield", "check", "-c", str(config))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_shield_check_upstream_option_is_validated(shared_data_dir: Path):
+    result = run_cli(shared_data_dir, "shield", "check", "--upstream", "http://")
+    assert result.returncode == 2 and "upstream.url" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(shared_data_dir, "shield", "check", "--upstream", "https://api.example.com:8443/v1")
+    assert result.returncode == 0, result.stderr
+
+
 def test_train_anomaly_cli(tmp_path: Path, shared_data_dir: Path):
     pytest.importorskip("sklearn")
     rng = random.Random(2)

@@ -222,3 +222,21 @@ def test_import_flakestorm(tmp_path: Path, negate: bool) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("golden_prompts: [x]\n", encoding="utf-8")
     assert cli("import-flakestorm", "bad.yaml", "-o", "x.yaml", cwd=tmp_path).returncode == 2
+
+
+def test_deeply_nested_config_and_pack_file_are_one_line_errors(tmp_path: Path) -> None:
+    # 5,000 nested flow sequences exceed Python's recursion limit inside PyYAML's composer.
+    (tmp_path / "deep.yaml").write_text("agent: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    result = cli("run", "-c", "deep.yaml", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == ["error: deep.yaml: invalid YAML: nested too deeply"]
+
+
+def test_pack_file_with_invalid_yaml_is_one_line_error(tmp_path: Path) -> None:
+    from shieldstorm.errors import ConfigError
+    from shieldstorm.storm.packs.loader import load_pack
+
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("name: x\n\tcases: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pack\.yaml: invalid YAML at line 2"):
+        load_pack(str(pack))

@@ -176,6 +176,8 @@ class NoteSigner:
             return cls.from_skey(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read audit signing key {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"audit signing key {path} is not valid UTF-8") from None
 
     @classmethod
     def load_or_create(cls, path: Path, name: str) -> NoteSigner:

@@ -91,6 +91,8 @@ def _verifier(vkey: Path | None, data_dir: Path | None, signing_key: Path | None
             return NoteVerifier.from_vkey(vkey.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read verifier key {vkey}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"verifier key {vkey} is not valid UTF-8") from None
     if signing_key is not None:
         return NoteSigner.load(signing_key).verifier
     default_vkey = base / "audit-signing.vkey"
@@ -125,6 +127,8 @@ def verify(
             notes.append(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise InputError(f"cannot read checkpoint {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise InputError(f"checkpoint {path} is not valid UTF-8") from None
     engine = database.create_engine(url=database.normalise_url(database_url or database.default_database_url()))
     try:
         database.migrate(engine)
@@ -206,9 +210,13 @@ def make_checkpoint(
     """Sign a checkpoint of the current tree (C2SP signed note), store it and print it."""
     with _log(database_url, data_dir, signing_key) as log:
         signed = log.checkpoint()
-    if output is not None:
-        output.write_text(signed.note, encoding="utf-8")
+    # The checkpoint is already stored: print it before a bad --output path can stop the command.
     sys.stdout.write(signed.note)
+    if output is not None:
+        try:
+            output.write_text(signed.note, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror}") from exc
 
 
 @audit_app.command()
@@ -256,8 +264,12 @@ def export(
     from shieldstorm.audit.sinks.formatters import formatter
 
     render = formatter(fmt)
-    with _log(database_url, data_dir, signing_key) as log:
+    try:
+        # Opened outside _log, so a bad path is not reported as an unreachable database.
         handle = output.open("w", encoding="utf-8") if output is not None else sys.stdout
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror}") from exc
+    with _log(database_url, data_dir, signing_key) as log:
         try:
             for entry in log.entries(start, stop):
                 handle.write(render(entry.event, entry.index) + "\n")

@@ -27,6 +27,18 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _readable_bundle(path: Path) -> None:
+    """Load the bundle here first: an unreadable archive, a non-UTF-8 module or a malformed manifest or data
+    file is an input error (exit 2), not a failed test or a crash finding from the isolated child (exit 1)."""
+    from shieldstorm.policy.bundle import load_bundle
+
+    if not path.exists():
+        raise InputError(f"{path}: no such bundle")
+    bundle = load_bundle(path)
+    bundle.modules(include_tests=True)
+    _ = bundle.manifest, bundle.data
+
+
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -155,8 +167,7 @@ def test(
     """Run Rego unit tests (`test_` rules, as `opa test`): pass/fail per test and the rules each one hit."""
     from shieldstorm.policy.testing import run_tests_isolated
 
-    if not bundle_path.exists():
-        raise InputError(f"{bundle_path}: no such bundle")
+    _readable_bundle(bundle_path)
     report = run_tests_isolated(bundle_path)
     if as_json:
         typer.echo(json.dumps(report.model_dump(), indent=2))
@@ -193,8 +204,7 @@ def check(
     """Report contradictory decisions, complete-rule conflicts, unreachable rules and rego-cpp builtin gaps."""
     from shieldstorm.policy.check import check_isolated
 
-    if not bundle_path.exists():
-        raise InputError(f"{bundle_path}: no such bundle")
+    _readable_bundle(bundle_path)
     findings = check_isolated(bundle_path, entrypoint=entrypoint)
     if as_json:
         typer.echo(json.dumps([f.as_dict() for f in findings], indent=2))

@@ -93,7 +93,7 @@ class PolicyBundle:
             return {}
         try:
             value = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BundleError(f"{self.source}: .manifest is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
             raise BundleError(f"{self.source}: .manifest must be a JSON object")
@@ -126,6 +126,8 @@ class PolicyBundle:
                 value = json.loads(raw) if name.endswith(".json") else _load_yaml(raw)
             except ValueError as exc:
                 raise BundleError(f"{self.source}: {name} is not valid JSON: {exc}") from exc
+            except RecursionError:
+                raise BundleError(f"{self.source}: {name} is nested too deeply") from None
             path = [part for part in posixpath.dirname(name).split("/") if part]
             target = merged
             for part in path:

@@ -45,6 +45,8 @@ def loads_exact(raw: bytes | str) -> Any:
         return json.loads(raw, parse_float=_Number, parse_int=_Number, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply") from None
 
 
 def _walk(value: Any, out: list[str]) -> None:
@@ -99,5 +101,7 @@ def file_hash(name: str, raw: bytes) -> str:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             raise InputError(f"{name}: invalid YAML") from exc
+        except RecursionError:
+            raise InputError(f"{name}: invalid YAML (nested too deeply)") from None
         return hashlib.sha256(canonical_bytes(value)).hexdigest()
     return hashlib.sha256(raw).hexdigest()

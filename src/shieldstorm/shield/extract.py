@@ -44,6 +44,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError("request body is not valid JSON") from exc
+    except RecursionError:
+        raise InputError("request body is nested too deeply") from None
 
 
 def _content_segments(role: str, content: Any, base: tuple[PathPart, ...]) -> Iterator[Segment]:
@@ -204,7 +206,9 @@ class Extractor:
                     result.tools.append(function["name"])
         for expression, parts in self.paths:
             result.segments.extend(path_segments(document, parts, f"path:{expression}"))
-        if self.format == "auto" and not result.segments and not self.paths:
+        # Fail closed: a JSON body with no OpenAI text fields (`{"messages": "..."}`, a bare list, messages that
+        # are not objects) is not forwarded unread in openai mode either; every string in it is scanned.
+        if self.format in ("auto", "openai") and not result.segments and not self.paths:
             result.segments.extend(walk_strings(document, (), "json"))
         if len(result.segments) > self.max_segments:
             raise InputError(f"request body has more than {self.max_segments} text fields")

@@ -11,6 +11,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from shieldstorm.errors import ConfigError
+
 DATA_DIR_ENV = "SHIELDSTORM_DATA_DIR"
 DATABASE_URL_ENV = "SHIELDSTORM_DATABASE_URL"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -50,18 +52,25 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """Create an engine for SQLite or PostgreSQL; SQLite parent directories are created."""
+    """Create an engine for SQLite or PostgreSQL; SQLite parent directories are created.
+
+    A malformed URL or an unknown dialect/driver is a ConfigError (one line), not a SQLAlchemy traceback.
+    """
     url = normalise_url(url or default_database_url())
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, **kwargs)
-        sa.event.listen(engine, "connect", _configure_sqlite)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    try:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, **kwargs)
+            sa.event.listen(engine, "connect", _configure_sqlite)
+            return engine
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        # Never echo the URL itself: it may carry a password.
+        raise ConfigError(f"unusable database URL: {str(exc).splitlines()[0]}") from None
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shieldstorm.errors import ConfigError
+from shieldstorm.storm.config import load_yaml
 
 
 class Pack(BaseModel):
@@ -53,7 +54,7 @@ def _read(name: str) -> tuple[str, Any]:
     if _is_path(name):
         if not path.is_file():
             raise ConfigError(f"pack file {name} not found")
-        return str(path), yaml.safe_load(path.read_text("utf-8"))
+        return str(path), load_yaml(path)
     resource = resources.files("shieldstorm.storm.packs").joinpath(f"{name}.yaml")
     if not resource.is_file():
         raise ConfigError(f"unknown pack {name!r}; built-in packs: {', '.join(list_packs())}")
