@@ -115,6 +115,37 @@ def openai_segments(document: dict[str, Any]) -> Iterator[Segment]:
         if isinstance(tool, dict):
             # Tool definitions are scanned as one serialised text; they are never rewritten (path is empty).
             yield Segment("tool_definition", ("tools", index), _tool_definition_text(tool))
+    # Fail closed on the rest of the body: any other top-level field may reach the model (a JSON-schema
+    # description in response_format does; a provider extension might), so its strings are scanned too. Only
+    # fields whose strings are identifiers, not text for the model, are skipped.
+    # Text fields of an unexpected shape (`"messages": "..."`, a message that is not an object) are walked as well.
+    for key, value in document.items():
+        if key in _OPENAI_IDENTIFIER_FIELDS:
+            continue
+        expected = _OPENAI_TEXT_FIELDS.get(key)
+        if expected is None:
+            yield from walk_strings(value, (key,), "json")
+        elif isinstance(value, list) and list in expected:
+            for index, item in enumerate(value):
+                if not isinstance(item, _OPENAI_ITEM_TYPES[key]):
+                    yield from walk_strings(item, (key, index), "json")
+        elif not isinstance(value, expected) and value is not None:
+            yield from walk_strings(value, (key,), "json")
+
+
+# Top-level fields read above, and fields whose string values are identifiers or enum knobs.
+_OPENAI_TEXT_FIELDS: dict[str, tuple[type, ...]] = {
+    "system": (str,), "instructions": (str,), "messages": (list,), "prompt": (str, list), "input": (str, list),
+    "tools": (list,),
+}
+_OPENAI_ITEM_TYPES: dict[str, tuple[type, ...]] = {
+    "messages": (dict,), "prompt": (str,), "input": (str, dict), "tools": (dict,),
+}
+_OPENAI_IDENTIFIER_FIELDS = frozenset(
+    {"model", "user", "service_tier", "reasoning_effort", "modalities", "tool_choice", "stream", "n", "seed",
+     "temperature", "top_p", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
+     "logit_bias", "logprobs", "top_logprobs", "parallel_tool_calls", "stream_options", "store"}
+)
 
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\*|\d+)\]")
