@@ -70,6 +70,9 @@ def test_user_dir_extends_overrides_and_disables(tmp_path: Path) -> None:
 def test_missing_directory_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         Detector.from_paths([tmp_path / "nope"], builtins=False)
+    (tmp_path / "one.yaml").write_text("patterns: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not a directory"):
+        Detector.from_paths([tmp_path / "one.yaml"], builtins=False)
 
 
 def test_empty_pattern_set_scans_to_allow(tmp_path: Path) -> None:

@@ -90,7 +90,9 @@ def _builtin_files() -> Iterator[tuple[str, Traversable]]:
 
 def _user_files(directory: Path) -> Iterator[tuple[str, Path]]:
     if not directory.is_dir():
-        raise ConfigError(f"pattern directory {directory} does not exist")
+        problem = "is not a directory (give the folder that holds the YAML files)" if directory.exists() \
+            else "does not exist"
+        raise ConfigError(f"pattern directory {directory} {problem}")
     for path in sorted(directory.rglob("*")):
         if path.is_file() and path.suffix in (".yaml", ".yml"):
             yield str(path), path
