@@ -92,8 +92,11 @@ def test_jsonl_streams_in_order() -> None:
     assert [r.get("verdict") for r in results] == ["block", "allow", "review", "allow", None]
     assert results[4]["line"] == 5 and "text" in results[4]["error"]
     assert out.returncode == 2  # one line was unusable
+    assert out.stderr.decode().splitlines() == [
+        'error: 1 input line(s) could not be scanned (see the "error" lines in the output)'
+    ]
     ok = run("scan", "-", "--jsonl", *P, stdin=b"hello\nworld\n")
-    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 2
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 2 and ok.stderr == b""
 
 
 def test_patterns_list_show_test() -> None:

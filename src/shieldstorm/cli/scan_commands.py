@@ -125,7 +125,13 @@ def _scan_jsonl(detector: object, stream: IO[bytes]) -> int:
             out.write(json.dumps({"error": str(exc), "line": lineno}))
         out.write("\n")
         out.flush()
-    return 2 if errors else _exit_code(verdicts)
+    if errors:
+        # The per-line errors are in the output stream (in order); one line on stderr says why the exit code is 2.
+        sys.stderr.write(
+            f"error: {errors} input line(s) could not be scanned (see the \"error\" lines in the output)\n"
+        )
+        return 2
+    return _exit_code(verdicts)
 
 
 def _lines(stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, bool]]:
