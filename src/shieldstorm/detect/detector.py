@@ -58,6 +58,10 @@ class SelfTestFailure:
     found: tuple[str, ...]
 
 
+def _finding_order(finding: Finding) -> tuple[int, int, str]:
+    return finding.start, finding.end, finding.pattern_id
+
+
 @dataclass
 class _Budget:
     chars: int
@@ -222,9 +226,14 @@ class Detector:
             return ScanResult(verdict=Verdict.ALLOW, risk=0.0, attack=False)
         budget = _Budget(self.config.max_decoded_chars, self.config.max_decode_candidates)
         findings = self._find(snapshot, text, 0, budget)
-        findings += second_stage(text, findings, self.config, self._builtins)  # learned second stage (stage2.py)
-        findings.sort(key=lambda f: (f.start, f.end, f.pattern_id))
+        findings.sort(key=_finding_order)
         risk, attack, categories, verdict = score(findings, self.config)
+        # The learned second stage (stage2.py) is consulted only when the patterns leave `attack` open; the
+        # text is re-scored only when it adds a finding.
+        learned = second_stage(text, findings, self.config, self._builtins, patterns_attack=attack)
+        if learned:
+            findings = sorted([*findings, *learned], key=_finding_order)
+            risk, attack, categories, verdict = score(findings, self.config)
         incomplete = sorted(budget.incomplete)
         if incomplete and verdict != Verdict.BLOCK:
             verdict = Verdict.BLOCK if self.config.on_incomplete == "block" else Verdict.REVIEW

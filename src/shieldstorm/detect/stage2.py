@@ -76,15 +76,17 @@ def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, f
     return high, min(medium, high)
 
 
-def second_stage(text: str, findings: list[Finding], config: DetectorConfig, builtins: bool = True) -> list[Finding]:
+def second_stage(text: str, findings: list[Finding], config: DetectorConfig, builtins: bool = True, *,
+                 patterns_attack: bool) -> list[Finding]:
     """Findings of the classifier for `text` (empty when disabled, not needed, not cued or below threshold).
+    `patterns_attack`: the scan's `attack` from the pattern `findings` alone (the caller has scored them).
 
     The built-in model belongs to the built-in detection set: a detector built with `builtins=False`
     uses a classifier only when its config names a model file."""
     cfg = config.classifier
     if not cfg.enabled or not text or (cfg.model_path is None and not builtins):
         return []
-    if findings and score(findings, config)[1]:
+    if patterns_attack:
         return []  # the patterns already decided: the classifier could not change `attack`
     model = _model(cfg.model_path)
     if cfg.gate and not _cued(text, model):
