@@ -225,12 +225,15 @@ class Detector:
         if not text:
             return ScanResult(verdict=Verdict.ALLOW, risk=0.0, attack=False)
         budget = _Budget(self.config.max_decoded_chars, self.config.max_decode_candidates)
-        findings = self._find(snapshot, text, 0, budget)
+        norm = normalized_view(text)
+        findings = self._find(snapshot, text, 0, budget, norm)
         findings.sort(key=_finding_order)
         risk, attack, categories, verdict = score(findings, self.config)
         # The learned second stage (stage2.py) is consulted only when the patterns leave `attack` open; the
-        # text is re-scored only when it adds a finding.
-        learned = second_stage(text, findings, self.config, self._builtins, patterns_attack=attack)
+        # text is re-scored only when it adds a finding. It reads the same normalised view.
+        learned = second_stage(
+            text, findings, self.config, self._builtins, patterns_attack=attack, normalized=norm.text
+        )
         if learned:
             findings = sorted([*findings, *learned], key=_finding_order)
             risk, attack, categories, verdict = score(findings, self.config)
@@ -264,7 +267,10 @@ class Detector:
         found = result.findings if result is not None else self.scan(text).findings
         return apply_redaction(text, found, mode=mode, vault=vault)
 
-    def _find(self, snapshot: _Snapshot, text: str, depth: int, budget: _Budget) -> list[Finding]:
+    def _find(
+        self, snapshot: _Snapshot, text: str, depth: int, budget: _Budget, norm: View | None = None
+    ) -> list[Finding]:
+        """Pattern findings of `text` and of what decodes inside it. `norm`: its normalised view, if built."""
         pset = snapshot.patterns
         exprs = pset.expressions
         matcher = snapshot.matcher
@@ -273,7 +279,8 @@ class Detector:
 
         raw = raw_view(text)
         raw_bytes = raw.utf8()
-        norm = normalized_view(text)
+        if norm is None:
+            norm = normalized_view(text)
         norm_bytes = norm.utf8()
         # One RE2 Set pass over the normalised bytes answers both "leetspeak?" and "mentions rot13?".
         leet_mixed, hinted = norm_signals(norm)
