@@ -57,12 +57,12 @@ class _Block:
     ngram_max: int
     token_re: re.Pattern[str] | None
     sublinear_tf: bool
-    # n -> {n-gram: (idf, coefficient, idf * idf, idf * coefficient)}; word n-grams are keyed by the token
-    # itself (n = 1) or a tuple of n tokens (no string joins on the hot path); char_wb n-grams by the
-    # string. The two products are a term's contributions when it occurs once (the usual case): the same
-    # floats `dot` would compute, so the sum is bit-identical. Terms with a zero coefficient still count
-    # towards the L2 norm.
-    tables: dict[int, dict[Any, tuple[float, float, float, float]]]
+    # n-gram -> (idf, coefficient, idf * idf, idf * coefficient), all orders in one table: word n-grams
+    # are keyed by the token itself (n = 1) or a tuple of n tokens (no string joins on the hot path, and
+    # orders cannot collide), char_wb n-grams by the string. The two products are a term's contributions
+    # when it occurs once (the usual case): the same floats `dot` would compute, so the sum is
+    # bit-identical. Terms with a zero coefficient still count towards the L2 norm.
+    terms: dict[Any, tuple[float, float, float, float]]
 
     def tokens(self, text: str) -> list[str]:
         assert self.token_re is not None
@@ -70,36 +70,34 @@ class _Block:
             return [w for w in text.encode("ascii").translate(_ASCII_WORD_TABLE).decode("ascii").split() if len(w) > 1]
         return self.token_re.findall(text)
 
-    def term_counts(self, text: str) -> Iterator[tuple[dict[Any, tuple[float, float, float, float]], Counter[Any]]]:
-        """(table, counts of the table's n-grams in `text`) per table. Out-of-vocabulary n-grams are
-        dropped by a C-level `filter` before `Counter` counts the rest (also in C); the counts keep the
-        order of first occurrence, the order the dot product sums in."""
+    def grams(self, text: str) -> Iterable[Any]:
+        """Every n-gram of `text`, order by order (the order the vectorizer's columns are summed in here)."""
         if self.analyzer == "word":
             toks = self.tokens(text)
-            for n in range(self.ngram_min, min(self.ngram_max, len(toks)) + 1):
-                table = self.tables[n]
-                grams: Iterable[Any] = toks if n == 1 else zip(*(toks[i:] for i in range(n)), strict=False)
-                yield table, Counter(filter(table.__contains__, grams))
-            return
-        table = self.tables[0]
+            return chain.from_iterable(
+                toks if n == 1 else zip(*(toks[i:] for i in range(n)), strict=False)
+                for n in range(self.ngram_min, self.ngram_max + 1)
+            )
         orders = range(self.ngram_min, self.ngram_max + 1)
-        grams_c = chain.from_iterable(_char_wb(text, n, self.ngram_min) for n in orders)
-        yield table, Counter(filter(table.__contains__, grams_c))
+        return chain.from_iterable(_char_wb(text, n, self.ngram_min) for n in orders)
 
     def dot(self, text: str) -> float:
         """<l2-normalised tf-idf vector, coefficients> for this block."""
+        # Out-of-vocabulary n-grams are dropped by a C-level `filter` before `Counter` counts the rest
+        # (also in C); the counts keep the order of first occurrence, which fixes the summation order.
+        terms = self.terms
+        counted = Counter(filter(terms.__contains__, self.grams(text)))
         sq = 0.0
         acc = 0.0
         sublinear = self.sublinear_tf
-        for table, counted in self.term_counts(text):
-            for entry, tf in zip(map(table.__getitem__, counted), counted.values(), strict=True):
-                if tf == 1:
-                    sq += entry[2]
-                    acc += entry[3]
-                else:
-                    w = (1.0 + math.log(tf) if sublinear else float(tf)) * entry[0]
-                    sq += w * w
-                    acc += w * entry[1]
+        for entry, tf in zip(map(terms.__getitem__, counted), counted.values(), strict=True):
+            if tf == 1:
+                sq += entry[2]
+                acc += entry[3]
+            else:
+                w = (1.0 + math.log(tf) if sublinear else float(tf)) * entry[0]
+                sq += w * w
+                acc += w * entry[1]
         return acc / math.sqrt(sq) if sq > 0.0 else 0.0
 
 
@@ -207,21 +205,17 @@ def model_from_dict(data: Any, source: str = "classifier model") -> LinearTextMo
             all(isinstance(x, int | float) and math.isfinite(x) for x in (*idf, *coef)), "non-finite weight", source
         )
         _require(len(set(terms)) == len(terms), "duplicate terms", source)
-        # word: one table per order, keyed by token (n = 1) or token tuple; char_wb: one table (key 0)
-        tables: dict[int, dict[Any, tuple[float, float, float, float]]] = (
-            {n: {} for n in range(lo, hi + 1)} if analyzer == "word" else {0: {}}
-        )
+        # word: keyed by the token (n = 1) or the token tuple; char_wb: by the string
+        table: dict[Any, tuple[float, float, float, float]] = {}
         for t, i, c in zip(terms, idf, coef, strict=True):
             key: Any = t
-            n = 0
             if analyzer == "word":
                 parts = t.split(" ")
-                n = len(parts)
-                key = t if n == 1 else tuple(parts)
-            _require(n in tables, f"term {t!r} does not fit ngram_range", source)
+                _require(lo <= len(parts) <= hi, f"term {t!r} does not fit ngram_range", source)
+                key = t if len(parts) == 1 else tuple(parts)
             idf_f, coef_f = float(i), float(c)
-            tables[n][key] = (idf_f, coef_f, idf_f * idf_f, idf_f * coef_f)
-        blocks.append(_Block(analyzer, lo, hi, token_re, bool(b.get("sublinear_tf", False)), tables))
+            table[key] = (idf_f, coef_f, idf_f * idf_f, idf_f * coef_f)
+        blocks.append(_Block(analyzer, lo, hi, token_re, bool(b.get("sublinear_tf", False)), table))
     meta = {k: v for k, v in data.items() if k not in ("blocks",)}
     return LinearTextModel(tuple(blocks), float(intercept), head, tail, meta)
 
