@@ -5,7 +5,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shieldstorm.detect.normalize import fold_pattern_text, leet_view, normalized_view, raw_view
+from shieldstorm.detect.normalize import View, fold_pattern_text, leet_view, normalized_view, raw_view
 
 
 def test_normalized_view_folds_and_collapses() -> None:
@@ -119,3 +119,15 @@ def test_space_run_offset_map_equals_the_reference(text: str) -> None:
     folded = "".join(" " if c.isspace() else "e" if c == "\u00e9" else c.lower() for c in text)
     view = normalized_view(text)
     assert view.segments == _reference_space_run_segments(folded)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab1 \n\uff11\u00e9\u200b")), max_size=30))
+def test_identity_shortcut_maps_like_the_segment_search(text: str) -> None:
+    view = raw_view(text)  # ASCII text and 1:1 width folds ("１" -> "1") are identity views; U+200B is removed
+    assert view.identity == (len(view.segments) == 1 and view.segments[0] == (0, len(text), 0, len(text)))
+    searched = View(view.text, view.segments)  # the same map without the shortcut
+    n = len(view.text)
+    for s in range(n + 1):
+        for e in range(s, n + 1):
+            assert view.to_original(s, e) == searched.to_original(s, e)

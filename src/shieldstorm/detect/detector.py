@@ -291,8 +291,14 @@ class Detector:
                 views.append((leet, leet.utf8(), "norm"))
 
         for view, encoded, name in views:
-            for idx in matcher.hits(view.text, encoded, name):
-                if self._spans(pset, exprs[idx], view, text, seen, findings):
+            hits = matcher.hits(view.text, encoded, name)
+            if not hits:
+                continue
+            # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
+            # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
+            subject: str | bytes = encoded if view.text.isascii() else view.text
+            for idx in hits:
+                if self._spans(pset, exprs[idx], view, subject, text, seen, findings):
                     budget.incomplete.add(f"matches:{exprs[idx].pattern_id}")
 
         if not self.config.decode:
@@ -342,15 +348,19 @@ class Detector:
 
     @staticmethod
     def _spans(
-        pset: PatternSet, expr: Expression, view: View, text: str, seen: set[tuple[str, int, int]], out: list[Finding]
+        pset: PatternSet,
+        expr: Expression,
+        view: View,
+        subject: str | bytes,
+        text: str,
+        seen: set[tuple[str, int, int]],
+        out: list[Finding],
     ) -> bool:
-        """Append the validated findings of one expression; True when the per-expression cap cut them off."""
+        """Append the validated findings of one expression; True when the per-expression cap cut them off.
+        `subject`: what RE2 searches, the view's text or (ASCII view) its UTF-8 bytes."""
         pattern = pset.patterns[expr.pattern_id]
         validator = pset.validators.get(pattern.validator) if pattern.validator else None
         group = expr.value_group or 0
-        # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
-        # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
-        subject: str | bytes = view.utf8() if view.text.isascii() else view.text
         # The cap counts reported findings, not candidates: 1,000 numbers failing their check digit
         # must not hide the valid card number after them (each rejected candidate costs one validator
         # call, so the work stays linear in the text).

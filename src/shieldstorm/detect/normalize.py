@@ -60,7 +60,7 @@ class View:
     offsets mapped back, so the common path stays a handful of C-level string operations.
     """
 
-    __slots__ = ("_build", "_segments", "_utf8", "_v_starts", "text")
+    __slots__ = ("_build", "_segments", "_utf8", "_v_starts", "identity", "text")
 
     def __init__(
         self,
@@ -68,8 +68,12 @@ class View:
         segments: list[tuple[int, int, int, int]] | None = None,
         build: Callable[[], list[tuple[int, int, int, int]]] | None = None,
         utf8: bytes | None = None,
+        *,
+        identity: bool = False,
     ) -> None:
         self.text = text
+        # every offset maps to itself (one segment (0, n, 0, n)): to_original needs no search
+        self.identity = identity
         self._segments = segments  # (v_start, v_end, o_start, o_end)
         self._build = build
         self._v_starts: list[int] | None = None
@@ -90,6 +94,8 @@ class View:
         return self._segments
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
+        if self.identity and 0 <= start <= end <= len(self.text):
+            return start, end  # what the one identity segment maps them to
         segments = self.segments
         if self._v_starts is None:
             self._v_starts = list(map(_FIRST, segments))
@@ -127,7 +133,7 @@ class View:
 
 
 def identity_view(text: str) -> View:
-    return View(text, [(0, len(text), 0, len(text))])
+    return View(text, [(0, len(text), 0, len(text))], identity=True)
 
 
 class _Builder:
@@ -257,7 +263,7 @@ def raw_view(text: str) -> View:
         return identity_view(text)
     folded = text.translate(_RAW_TABLE)
     if len(folded) == len(text) and _one_to_one(text, _RAW_TABLE):
-        return View(folded, [(0, len(text), 0, len(text))])
+        return View(folded, [(0, len(text), 0, len(text))], identity=True)
     return View(folded, build=lambda: _raw_segments(text, folded))
 
 
