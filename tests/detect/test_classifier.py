@@ -96,6 +96,16 @@ def test_pure_python_equals_sklearn_on_generated_texts(fitted: tuple[Any, Any, l
     assert model.probability_prepared(prepared) == pytest.approx(want, abs=1e-9)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.integers(min_value=0, max_value=4200))
+def test_prepare_reuses_the_callers_normalised_view_only_when_it_is_the_answer(text: str, pad: int) -> None:
+    from shieldstorm.detect.normalize import normalized_view
+
+    model = load_model()
+    text = text + " word" * (pad // 5)  # crosses head_chars + tail_chars, where two windows are read
+    assert model.prepare(text, normalized_view(text).text) == model.prepare(text)
+
+
 def test_shipped_model_separates_jailbreak_from_hard_negative() -> None:
     model = load_model()
     high, medium = thresholds(model, DetectorConfig())

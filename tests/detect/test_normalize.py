@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shieldstorm.detect.normalize import fold_pattern_text, leet_view, normalized_view, raw_view
+from shieldstorm.detect.normalize import View, fold_pattern_text, leet_view, normalized_view, raw_view
 
 
 def test_normalized_view_folds_and_collapses() -> None:
@@ -88,3 +90,44 @@ def test_whitespace_runs_collapse_to_one_space(text: str) -> None:
     fold = {" ": " ", "\n": " ", "\t": " ", "\r": " ", "\u3000": " ", "\x01": "", "\x7f": "", "\u200b": "", "é": "e"}
     folded = "".join(fold.get(c, c) for c in text)
     assert view.text == " ".join(folded.split())
+
+
+def _reference_space_run_segments(folded: str) -> list[tuple[int, int, int, int]]:
+    """The offset map of a 1:1 fold built the plain way: identity stretches between `re` runs of spaces."""
+    lead = len(folded) - len(folded.lstrip(" "))
+    stop = len(folded.rstrip(" "))
+    segs: list[tuple[int, int, int, int]] = []
+    v, pos = 0, lead
+    for m in re.finditer(r"  +", folded[:stop]):
+        if m.start() < lead:
+            continue
+        if m.start() > pos:
+            segs.append((v, v + m.start() - pos, pos, m.start()))
+            v += m.start() - pos
+        segs.append((v, v + 1, m.start(), m.end()))
+        v, pos = v + 1, m.end()
+    if stop > pos:
+        segs.append((v, v + stop - pos, pos, stop))
+    return segs
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aB  \n\t\r\x0b\u00e9\u3000")), max_size=80))
+def test_space_run_offset_map_equals_the_reference(text: str) -> None:
+    # Whitespace folds to one space each and letters 1:1 (also on the non-ASCII path: "é" -> "e",
+    # U+3000 -> " "), so the map is identity stretches and one segment per collapsed run.
+    folded = "".join(" " if c.isspace() else "e" if c == "\u00e9" else c.lower() for c in text)
+    view = normalized_view(text)
+    assert view.segments == _reference_space_run_segments(folded)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab1 \n\uff11\u00e9\u200b")), max_size=30))
+def test_identity_shortcut_maps_like_the_segment_search(text: str) -> None:
+    view = raw_view(text)  # ASCII text and 1:1 width folds ("１" -> "1") are identity views; U+200B is removed
+    assert view.identity == (len(view.segments) == 1 and view.segments[0] == (0, len(text), 0, len(text)))
+    searched = View(view.text, view.segments)  # the same map without the shortcut
+    n = len(view.text)
+    for s in range(n + 1):
+        for e in range(s, n + 1):
+            assert view.to_original(s, e) == searched.to_original(s, e)

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from shieldstorm.detect import Detector, DetectorConfig, RedactionVault
+from shieldstorm.detect.config import SeverityWeights
 from shieldstorm.detect.models import Finding, Kind, Severity
 from shieldstorm.detect.scoring import score
 
@@ -49,3 +53,53 @@ def test_scoring_formula() -> None:
     strict = DetectorConfig(review_threshold=0.1, attack_threshold=0.3)
     assert score(low, strict)[3] == "review"
     assert score([_f("A", Kind.INJECTION, "x", Severity.MEDIUM)], strict)[1] is True
+
+
+def _reference_score(findings: list[Finding], cfg: DetectorConfig) -> tuple[float, bool, dict[str, float], str]:
+    """The documented formula written the plain way (docs/detect.md), to hold the inlined hot path to it."""
+    weights = {s: float(getattr(cfg.weights, s.value)) for s in Severity}
+
+    def noisy_or(ws: list[float]) -> float:
+        miss = 1.0
+        for w in ws:
+            miss *= 1.0 - w
+        return 1.0 - miss
+
+    per_pattern: dict[tuple[str, str], float] = {}
+    injection: dict[str, float] = {}
+    for f in findings:
+        key = (f.category, f.pattern_id)
+        per_pattern[key] = max(per_pattern.get(key, 0.0), weights[f.severity])
+        if f.kind == Kind.INJECTION:
+            injection[f.pattern_id] = max(injection.get(f.pattern_id, 0.0), weights[f.severity])
+    by_cat: dict[str, list[float]] = {}
+    for (cat, _pid), w in per_pattern.items():
+        by_cat.setdefault(cat, []).append(w)
+    cats = {c: round(noisy_or(ws), 4) for c, ws in sorted(by_cat.items())}
+    risk = round(noisy_or(list(cats.values())), 4)
+    attack = bool(injection) and noisy_or(list(injection.values())) >= cfg.attack_threshold
+    verdict = "block" if attack or risk >= cfg.block_threshold else "allow"
+    if verdict == "allow" and risk >= cfg.review_threshold:
+        verdict = "review"
+    return risk, attack, cats, verdict
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C", "D"]),
+            st.sampled_from(list(Kind)),
+            st.sampled_from(["role_manipulation", "jailbreak_persona", "email", "secret"]),
+            st.sampled_from(list(Severity)),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.floats(min_value=0.0, max_value=1.0),
+)
+def test_score_equals_the_documented_formula(rows: list[tuple[str, Kind, str, Severity]], medium: float) -> None:
+    cfg = DetectorConfig(weights=SeverityWeights(medium=medium))
+    findings = [_f(*row) for row in rows]
+    risk, attack, cats, verdict = score(findings, cfg)
+    assert (risk, attack, cats, verdict.value) == _reference_score(findings, cfg)

@@ -23,10 +23,12 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +57,12 @@ class _Block:
     ngram_max: int
     token_re: re.Pattern[str] | None
     sublinear_tf: bool
-    # n -> {n-gram: (idf, coefficient)}; word n-grams are keyed by the token itself (n = 1) or a tuple of
-    # n tokens (no string joins on the hot path); char_wb n-grams by the string. Terms with a zero
-    # coefficient still count towards the L2 norm.
-    tables: dict[int, dict[Any, tuple[float, float]]]
+    # n-gram -> (idf, coefficient, idf * idf, idf * coefficient), all orders in one table: word n-grams
+    # are keyed by the token itself (n = 1) or a tuple of n tokens (no string joins on the hot path, and
+    # orders cannot collide), char_wb n-grams by the string. The two products are a term's contributions
+    # when it occurs once (the usual case): the same floats `dot` would compute, so the sum is
+    # bit-identical. Terms with a zero coefficient still count towards the L2 norm.
+    terms: dict[Any, tuple[float, float, float, float]]
 
     def tokens(self, text: str) -> list[str]:
         assert self.token_re is not None
@@ -66,38 +70,34 @@ class _Block:
             return [w for w in text.encode("ascii").translate(_ASCII_WORD_TABLE).decode("ascii").split() if len(w) > 1]
         return self.token_re.findall(text)
 
-    def counts(self, text: str) -> Iterator[tuple[tuple[float, float], int]]:
-        """(idf, coef) and term frequency of every vocabulary term present in `text`."""
+    def grams(self, text: str) -> Iterable[Any]:
+        """Every n-gram of `text`, order by order (the order the vectorizer's columns are summed in here)."""
         if self.analyzer == "word":
             toks = self.tokens(text)
-            for n in range(self.ngram_min, min(self.ngram_max, len(toks)) + 1):
-                table = self.tables[n]
-                grams: Iterable[Any] = toks if n == 1 else zip(*(toks[i:] for i in range(n)), strict=False)
-                found: dict[Any, int] = {}
-                for g in grams:
-                    if g in table:
-                        found[g] = found.get(g, 0) + 1
-                for g, tf in found.items():
-                    yield table[g], tf
-            return
-        table = self.tables[0]
-        found_c: dict[str, int] = {}
-        for n in range(self.ngram_min, self.ngram_max + 1):
-            for g in _char_wb(text, n, self.ngram_min):
-                if g in table:
-                    found_c[g] = found_c.get(g, 0) + 1
-        for g, tf in found_c.items():
-            yield table[g], tf
+            return chain.from_iterable(
+                toks if n == 1 else zip(*(toks[i:] for i in range(n)), strict=False)
+                for n in range(self.ngram_min, self.ngram_max + 1)
+            )
+        orders = range(self.ngram_min, self.ngram_max + 1)
+        return chain.from_iterable(_char_wb(text, n, self.ngram_min) for n in orders)
 
     def dot(self, text: str) -> float:
         """<l2-normalised tf-idf vector, coefficients> for this block."""
+        # Out-of-vocabulary n-grams are dropped by a C-level `filter` before `Counter` counts the rest
+        # (also in C); the counts keep the order of first occurrence, which fixes the summation order.
+        terms = self.terms
+        counted = Counter(filter(terms.__contains__, self.grams(text)))
         sq = 0.0
         acc = 0.0
         sublinear = self.sublinear_tf
-        for (idf, coef), tf in self.counts(text):
-            w = (1.0 + math.log(tf) if sublinear else float(tf)) * idf
-            sq += w * w
-            acc += w * coef
+        for entry, tf in zip(map(terms.__getitem__, counted), counted.values(), strict=True):
+            if tf == 1:
+                sq += entry[2]
+                acc += entry[3]
+            else:
+                w = (1.0 + math.log(tf) if sublinear else float(tf)) * entry[0]
+                sq += w * w
+                acc += w * entry[1]
         return acc / math.sqrt(sq) if sq > 0.0 else 0.0
 
 
@@ -123,8 +123,12 @@ class LinearTextModel:
     tail_chars: int
     meta: dict[str, Any]
 
-    def prepare(self, text: str) -> str:
-        """The string the model sees: the normalised view of the head and tail windows."""
+    def prepare(self, text: str, normalized: str | None = None) -> str:
+        """The string the model sees: the normalised view of the head and tail windows. `normalized`: the
+        normalised view of the whole `text`, when the caller has it (it is the answer when one window
+        covers the whole text, and saves normalising the text twice)."""
+        if normalized is not None and len(text) <= self.head_chars + self.tail_chars:
+            return normalized
         return prepare_text(text, self.head_chars, self.tail_chars)
 
     def logit_prepared(self, prepared: str) -> float:
@@ -133,8 +137,8 @@ class LinearTextModel:
     def probability_prepared(self, prepared: str) -> float:
         return _logistic(self.logit_prepared(prepared))
 
-    def probability(self, text: str) -> float:
-        return self.probability_prepared(self.prepare(text))
+    def probability(self, text: str, normalized: str | None = None) -> float:
+        return self.probability_prepared(self.prepare(text, normalized))
 
 
 def windows(length: int, head_chars: int, tail_chars: int) -> list[tuple[int, int]]:
@@ -201,20 +205,17 @@ def model_from_dict(data: Any, source: str = "classifier model") -> LinearTextMo
             all(isinstance(x, int | float) and math.isfinite(x) for x in (*idf, *coef)), "non-finite weight", source
         )
         _require(len(set(terms)) == len(terms), "duplicate terms", source)
-        # word: one table per order, keyed by token (n = 1) or token tuple; char_wb: one table (key 0)
-        tables: dict[int, dict[Any, tuple[float, float]]] = (
-            {n: {} for n in range(lo, hi + 1)} if analyzer == "word" else {0: {}}
-        )
+        # word: keyed by the token (n = 1) or the token tuple; char_wb: by the string
+        table: dict[Any, tuple[float, float, float, float]] = {}
         for t, i, c in zip(terms, idf, coef, strict=True):
             key: Any = t
-            n = 0
             if analyzer == "word":
                 parts = t.split(" ")
-                n = len(parts)
-                key = t if n == 1 else tuple(parts)
-            _require(n in tables, f"term {t!r} does not fit ngram_range", source)
-            tables[n][key] = (float(i), float(c))
-        blocks.append(_Block(analyzer, lo, hi, token_re, bool(b.get("sublinear_tf", False)), tables))
+                _require(lo <= len(parts) <= hi, f"term {t!r} does not fit ngram_range", source)
+                key = t if len(parts) == 1 else tuple(parts)
+            idf_f, coef_f = float(i), float(c)
+            table[key] = (idf_f, coef_f, idf_f * idf_f, idf_f * coef_f)
+        blocks.append(_Block(analyzer, lo, hi, token_re, bool(b.get("sublinear_tf", False)), table))
     meta = {k: v for k, v in data.items() if k not in ("blocks",)}
     return LinearTextModel(tuple(blocks), float(intercept), head, tail, meta)
 

@@ -225,12 +225,15 @@ class Detector:
         if not text:
             return ScanResult(verdict=Verdict.ALLOW, risk=0.0, attack=False)
         budget = _Budget(self.config.max_decoded_chars, self.config.max_decode_candidates)
-        findings = self._find(snapshot, text, 0, budget)
+        norm = normalized_view(text)
+        findings = self._find(snapshot, text, 0, budget, norm)
         findings.sort(key=_finding_order)
         risk, attack, categories, verdict = score(findings, self.config)
         # The learned second stage (stage2.py) is consulted only when the patterns leave `attack` open; the
-        # text is re-scored only when it adds a finding.
-        learned = second_stage(text, findings, self.config, self._builtins, patterns_attack=attack)
+        # text is re-scored only when it adds a finding. It reads the same normalised view.
+        learned = second_stage(
+            text, findings, self.config, self._builtins, patterns_attack=attack, normalized=norm.text
+        )
         if learned:
             findings = sorted([*findings, *learned], key=_finding_order)
             risk, attack, categories, verdict = score(findings, self.config)
@@ -264,7 +267,10 @@ class Detector:
         found = result.findings if result is not None else self.scan(text).findings
         return apply_redaction(text, found, mode=mode, vault=vault)
 
-    def _find(self, snapshot: _Snapshot, text: str, depth: int, budget: _Budget) -> list[Finding]:
+    def _find(
+        self, snapshot: _Snapshot, text: str, depth: int, budget: _Budget, norm: View | None = None
+    ) -> list[Finding]:
+        """Pattern findings of `text` and of what decodes inside it. `norm`: its normalised view, if built."""
         pset = snapshot.patterns
         exprs = pset.expressions
         matcher = snapshot.matcher
@@ -273,7 +279,8 @@ class Detector:
 
         raw = raw_view(text)
         raw_bytes = raw.utf8()
-        norm = normalized_view(text)
+        if norm is None:
+            norm = normalized_view(text)
         norm_bytes = norm.utf8()
         # One RE2 Set pass over the normalised bytes answers both "leetspeak?" and "mentions rot13?".
         leet_mixed, hinted = norm_signals(norm)
@@ -284,8 +291,14 @@ class Detector:
                 views.append((leet, leet.utf8(), "norm"))
 
         for view, encoded, name in views:
-            for idx in matcher.hits(view.text, encoded, name):
-                if self._spans(pset, exprs[idx], view, text, seen, findings):
+            hits = matcher.hits(view.text, encoded, name)
+            if not hits:
+                continue
+            # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
+            # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
+            subject: str | bytes = encoded if view.text.isascii() else view.text
+            for idx in hits:
+                if self._spans(pset, exprs[idx], view, subject, text, seen, findings):
                     budget.incomplete.add(f"matches:{exprs[idx].pattern_id}")
 
         if not self.config.decode:
@@ -335,15 +348,19 @@ class Detector:
 
     @staticmethod
     def _spans(
-        pset: PatternSet, expr: Expression, view: View, text: str, seen: set[tuple[str, int, int]], out: list[Finding]
+        pset: PatternSet,
+        expr: Expression,
+        view: View,
+        subject: str | bytes,
+        text: str,
+        seen: set[tuple[str, int, int]],
+        out: list[Finding],
     ) -> bool:
-        """Append the validated findings of one expression; True when the per-expression cap cut them off."""
+        """Append the validated findings of one expression; True when the per-expression cap cut them off.
+        `subject`: what RE2 searches, the view's text or (ASCII view) its UTF-8 bytes."""
         pattern = pset.patterns[expr.pattern_id]
         validator = pset.validators.get(pattern.validator) if pattern.validator else None
         group = expr.value_group or 0
-        # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
-        # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
-        subject: str | bytes = view.utf8() if view.text.isascii() else view.text
         # The cap counts reported findings, not candidates: 1,000 numbers failing their check digit
         # must not hide the valid card number after them (each rejected candidate costs one validator
         # call, so the work stays linear in the text).

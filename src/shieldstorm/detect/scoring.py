@@ -7,7 +7,6 @@ contributions combine by noisy-OR, `1 - prod(1 - w)`, per category and then acro
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 
 from shieldstorm.detect.config import DetectorConfig, SeverityWeights
 from shieldstorm.detect.models import Finding, Kind, Severity, Verdict
@@ -24,11 +23,11 @@ def _weights(w: SeverityWeights) -> dict[Severity, float]:
     }
 
 
-def _noisy_or(weights: Iterable[float]) -> float:
-    miss = 1.0
-    for w in weights:
-        miss *= 1.0 - w
-    return 1.0 - miss
+@functools.lru_cache(maxsize=4096)
+def _round4(value: float) -> float:
+    # round(x, 4) goes through a correctly rounded decimal conversion (~0.3 us); a scan rounds the same
+    # few noisy-OR values again and again (they come from a handful of severity weights).
+    return round(value, 4)
 
 
 def score(findings: list[Finding], config: DetectorConfig) -> tuple[float, bool, dict[str, float], Verdict]:
@@ -44,13 +43,21 @@ def score(findings: list[Finding], config: DetectorConfig) -> tuple[float, bool,
         per_pattern[key] = max(per_pattern.get(key, 0.0), w)
         if f.kind == Kind.INJECTION:
             injection[f.pattern_id] = max(injection.get(f.pattern_id, 0.0), w)
-    by_category: dict[str, list[float]] = {}
+    # Noisy-OR, accumulated inline as the product of misses (`1 - prod(1 - w)`), in the order of the
+    # contributions: a scan makes a few calls of this on its hot path, so no helper calls per term.
+    miss_by_category: dict[str, float] = {}
     for (category, _pid), w in per_pattern.items():
-        by_category.setdefault(category, []).append(w)
-    categories = {c: round(_noisy_or(ws), 4) for c, ws in sorted(by_category.items())}
-    risk = round(_noisy_or(categories.values()), 4)
-    evidence = _noisy_or(injection.values())
-    attack = bool(injection) and evidence >= config.attack_threshold
+        miss_by_category[category] = miss_by_category.get(category, 1.0) * (1.0 - w)
+    items = sorted(miss_by_category.items()) if len(miss_by_category) > 1 else miss_by_category.items()
+    categories = {c: _round4(1.0 - miss) for c, miss in items}
+    miss = 1.0
+    for value in categories.values():
+        miss *= 1.0 - value
+    risk = _round4(1.0 - miss)
+    miss = 1.0
+    for w in injection.values():
+        miss *= 1.0 - w
+    attack = bool(injection) and 1.0 - miss >= config.attack_threshold
     if attack or risk >= config.block_threshold:
         verdict = Verdict.BLOCK
     elif risk >= config.review_threshold:

@@ -57,14 +57,14 @@ def raw_cue_regex() -> re2._Regexp:
     return re2.compile("|".join([*(f"(?:{c})" for c in spaced), r"[\x00-\x08\x0b\x0e-\x1f\x7f]"]), options)
 
 
-def _cued(text: str, model: LinearTextModel) -> bool:
+def _cued(text: str, model: LinearTextModel, normalized: str | None = None) -> bool:
     """Does a window the model reads carry a cue? ASCII text is checked as it is (one RE2 pass over its
     bytes, no normalisation: the common benign path); other text through the normalised view."""
     spans = windows(len(text), model.head_chars, model.tail_chars)
     if text.isascii():
         rx = raw_cue_regex()
         return any(rx.search(text[s:e].encode("ascii")) is not None for s, e in spans)
-    return cue_regex().search(model.prepare(text)) is not None
+    return cue_regex().search(model.prepare(text, normalized)) is not None
 
 
 def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, float]:
@@ -77,9 +77,10 @@ def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, f
 
 
 def second_stage(text: str, findings: list[Finding], config: DetectorConfig, builtins: bool = True, *,
-                 patterns_attack: bool) -> list[Finding]:
+                 patterns_attack: bool, normalized: str | None = None) -> list[Finding]:
     """Findings of the classifier for `text` (empty when disabled, not needed, not cued or below threshold).
     `patterns_attack`: the scan's `attack` from the pattern `findings` alone (the caller has scored them).
+    `normalized`: the normalised view of the whole `text`, if the caller has it (not computed twice).
 
     The built-in model belongs to the built-in detection set: a detector built with `builtins=False`
     uses a classifier only when its config names a model file."""
@@ -89,9 +90,9 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig, bui
     if patterns_attack:
         return []  # the patterns already decided: the classifier could not change `attack`
     model = _model(cfg.model_path)
-    if cfg.gate and not _cued(text, model):
+    if cfg.gate and not _cued(text, model, normalized):
         return []
-    probability = model.probability(text)
+    probability = model.probability(text, normalized)
     high, medium = thresholds(model, config)
     if probability >= high:
         severity = Severity.HIGH
