@@ -4,6 +4,7 @@ policy sees, correlation ids, routing around Starlette."""
 from __future__ import annotations
 
 import re
+import threading
 
 import aiohttp
 from hypothesis import given
@@ -139,3 +140,43 @@ def test_novelty_is_the_share_of_unseen_word_trigrams() -> None:
     for i in range(6):
         tracker.observe("t/q", 100, "a b c d", now=100.0 + i)
     assert tracker.observe("t/q", 100, seen, now=120.0).novelty == 1.0
+
+
+async def test_new_policy_inputs_are_evaluated_on_the_event_loop_thread(upstream: Upstream,
+                                                                        start_shield: ShieldFactory):
+    # A new input costs one rego-cpp evaluation inline (no worker-thread hop); a repeated one is a cache hit.
+    shield = await start_shield(base_config(upstream.url, mode="openai"))
+    holder = shield.shield.pipeline.policy.holder
+    engine = holder.engine
+    threads: list[int] = []
+    holder.on_input = lambda _document: threads.append(threading.get_ident())
+    misses = engine.cache.misses if engine.cache is not None else 0
+    async with aiohttp.ClientSession() as session:
+        for content in ("What is the weather like?", "Tell me a longer story about the weather, please.", ATTACK):
+            body = {"messages": [{"role": "user", "content": content}]}
+            async with session.post(shield.url + "/v1/chat/completions", json=body) as response:
+                await response.read()
+                expected = "block" if content == ATTACK else "allow"
+                assert response.headers["X-Shield-Decision"] == expected
+    assert threads == [threading.get_ident()] * 3  # the test, uvicorn and the Shield share this loop's thread
+    assert engine.cache is not None and engine.cache.misses >= misses + 3  # three new inputs: real evaluations
+
+
+async def test_cached_decisions_are_not_changed_by_the_requests_that_read_them(upstream: Upstream,
+                                                                               start_shield: ShieldFactory):
+    # The gate reads the engine's cached decision uncopied (shared=True) and copies what it keeps: a refusal's
+    # headers and reasons, extended per request, must not leak into the next request's decision.
+    shield = await start_shield(base_config(upstream.url, mode="openai"))
+    engine = shield.shield.pipeline.policy.holder.engine
+    body = {"messages": [{"role": "user", "content": ATTACK}]}
+    seen = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.post(shield.url + "/v1/chat/completions", json=body) as response:
+                payload = await response.json()
+                seen.append((response.status, response.headers.get("WWW-Authenticate"),
+                             payload["shield"]["reasons"]))  # an OpenAI-style refusal
+    assert seen[0] == seen[1] == seen[2]
+    assert engine.cache is not None and engine.cache.hits >= 2
+    cached = [engine.cache._entries[key] for key in engine.cache._entries]
+    assert all(not any(r.startswith("injection:") for r in d.reasons) for d in cached)

@@ -255,7 +255,12 @@ class PolicyEngine:
             return None
         return self.cache.get(key)
 
-    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+    def evaluate(self, input: dict[str, Any], *, shared: bool = False) -> PolicyDecision:
+        """The decision for `input`; never raises (an engine failure is the fail-mode decision).
+
+        `shared=True` returns the cached object itself on a hit (and caches the returned object on a miss): read
+        it, never modify it. For callers that copy what they keep anyway (the Shield's gate), it saves a copy.
+        """
         key = None
         try:
             document = self._trimmed(input)
@@ -265,14 +270,14 @@ class PolicyEngine:
                 except ValueError:  # a value marshal does not encode: evaluate it, uncached
                     key = None
                 if key is not None and (hit := self.cache.get(key)) is not None:
-                    return _copy(hit)
+                    return hit if shared else _copy(hit)
             raw = self._evaluate_trimmed(document)
         except Exception as exc:  # any engine failure is a fail-mode decision, never an exception to the caller
             log.warning("policy evaluation failed: %s", type(exc).__name__)
             return fail_decision(self.fail_mode, f"evaluation failed: {type(exc).__name__}")
         decision = self._decision(raw)
         if key is not None and self.cache is not None and not decision.fail_mode_applied:
-            self.cache.put(key, _copy(decision))
+            self.cache.put(key, decision if shared else _copy(decision))
         return decision
 
     def _evaluate_raw(self, document: dict[str, Any]) -> str:

@@ -120,9 +120,10 @@ class PolicyHolder:
             raise ValueError("no shadow candidate to promote")
         return self.swap(candidate)
 
-    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+    def evaluate(self, input: dict[str, Any], *, shared: bool = False) -> PolicyDecision:
+        """The active engine's decision (`shared`: see `PolicyEngine.evaluate`); the candidate sees the input too."""
         state = self._state  # one read: the whole request uses this engine pair
-        decision = state.engine.evaluate(input)
+        decision = state.engine.evaluate(input, shared=shared)
         if state.candidate is not None:
             if self._shadow_queue is None:
                 self._shadow(state, input, decision)

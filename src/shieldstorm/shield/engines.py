@@ -158,20 +158,14 @@ class PolicyGate:
     def kind(self) -> str:
         return "rego" if self.holder is not None else "thresholds"
 
-    def cached(self, document: dict[str, Any]) -> GateDecision | None:
-        """The Rego decision for a repeated input straight from the policy's decision cache, else None."""
-        if self.holder is None:
-            return None
-        result = self.holder.cached(document)
-        return None if result is None else _gate(result)
-
     def evaluate(self, document: dict[str, Any]) -> GateDecision:
         if self.holder is None:
             sensitive = any(d["kind"] in ("pii", "secret") for d in document["detections"])
             action = threshold_decision(self.risk, document["risk"], attack=document["attack"], sensitive=sensitive)
             return GateDecision(action, [f"risk {document['risk']:.2f} ({action} by thresholds)"]
                                 if action != "allow" else [])
-        return _gate(self.holder.evaluate(document))
+        # The gate copies every field it keeps, so the engine may hand over its cached decision uncopied.
+        return _gate(self.holder.evaluate(document, shared=True))
 
     def status(self) -> dict[str, Any]:
         if self.runtime is None:
