@@ -180,3 +180,42 @@ async def test_cached_decisions_are_not_changed_by_the_requests_that_read_them(u
     assert engine.cache is not None and engine.cache.hits >= 2
     cached = [engine.cache._entries[key] for key in engine.cache._entries]
     assert all(not any(r.startswith("injection:") for r in d.reasons) for d in cached)
+
+
+async def test_a_policy_over_the_inline_budget_is_evaluated_on_a_worker_thread(upstream: Upstream,
+                                                                               start_shield: ShieldFactory):
+    # inline_max_ms=0: every new input goes to a worker thread; a repeated one is still answered from the cache
+    # on the loop. Decisions are the same either way.
+    shield = await start_shield(base_config(upstream.url, mode="openai", policy={"inline_max_ms": 0}))
+    gate = shield.shield.pipeline.policy
+    assert not gate.inline
+    threads: list[int] = []
+    gate.holder.on_input = lambda _document: threads.append(threading.get_ident())
+    decisions = []
+    async with aiohttp.ClientSession() as session:
+        for content in ("What is the weather like?", ATTACK, ATTACK):
+            body = {"messages": [{"role": "user", "content": content}]}
+            async with session.post(shield.url + "/v1/chat/completions", json=body) as response:
+                await response.read()
+                decisions.append(response.headers["X-Shield-Decision"])
+    loop_thread = threading.get_ident()
+    assert decisions == ["allow", "block", "block"]
+    assert threads[0] != loop_thread and threads[1] != loop_thread  # new inputs: a worker thread
+    assert threads[2] == loop_thread  # the repeated attack: a cache hit on the loop
+
+
+def test_the_inline_budget_follows_the_engines_mean_evaluation_time() -> None:
+    from shieldstorm.shield.config import PolicyConfig, RiskConfig
+    from shieldstorm.shield.engines import PolicyGate
+
+    gate = PolicyGate(PolicyConfig(), RiskConfig())
+    engine = gate.holder.engine
+    assert engine.evaluation_seconds == 0.0 and gate.inline
+    document = {"tenant": "acme", "detections": [], "attack": False, "verdict": "allow", "risk": 0.1}
+    gate.evaluate(document)  # a miss: measured
+    measured = engine.evaluation_seconds
+    assert measured > 0
+    gate.evaluate(document)  # a hit: not an evaluation, the mean is unchanged
+    assert engine.evaluation_seconds == measured
+    assert gate.inline == (measured * 1000 <= gate.config.inline_max_ms)
+    assert not PolicyGate(PolicyConfig(inline_max_ms=0), RiskConfig()).inline

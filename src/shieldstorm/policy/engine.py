@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ PRESETS_DIR = POLICIES_DIR / "presets"
 FailMode = Literal["closed", "challenge"]
 FAIL_MODES: tuple[str, ...] = ("closed", "challenge")
 DECISION_CACHE_ENTRIES = 4096
+_MEAN_WEIGHT = 0.1  # of the newest sample in `evaluation_seconds` (about the last 20 evaluations count)
 
 
 class PolicyDecision(BaseModel):
@@ -194,6 +196,10 @@ class PolicyEngine:
         self.cache: DecisionCache[PolicyDecision] | None = (
             DecisionCache(cache_entries) if cache_entries > 0 and not self.nondeterministic else None
         )
+        # Running mean wall time of real evaluations (cache misses, input building included), for callers that
+        # choose where to run them (the Shield: on its event loop while this stays small). Updated without a
+        # lock: a lost update between threads only delays the mean by one sample.
+        self.evaluation_seconds = 0.0
 
     # ---- constructors ---------------------------------------------------------------------------------
 
@@ -271,7 +277,9 @@ class PolicyEngine:
                     key = None
                 if key is not None and (hit := self.cache.get(key)) is not None:
                     return hit if shared else _copy(hit)
+            started = time.perf_counter()
             raw = self._evaluate_trimmed(document)
+            self.evaluation_seconds += (time.perf_counter() - started - self.evaluation_seconds) * _MEAN_WEIGHT
         except Exception as exc:  # any engine failure is a fail-mode decision, never an exception to the caller
             log.warning("policy evaluation failed: %s", type(exc).__name__)
             return fail_decision(self.fail_mode, f"evaluation failed: {type(exc).__name__}")

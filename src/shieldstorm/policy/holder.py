@@ -98,6 +98,16 @@ class PolicyHolder:
     def candidate(self) -> PolicyEngine | None:
         return self._state.candidate
 
+    @property
+    def evaluation_seconds(self) -> float:
+        """What `evaluate` of a new input costs the caller: the active engine's running mean, plus the
+        candidate's when it is evaluated in the caller's thread (no background shadow queue)."""
+        state = self._state
+        seconds = state.engine.evaluation_seconds
+        if state.candidate is not None and self._shadow_queue is None:
+            seconds += state.candidate.evaluation_seconds
+        return seconds
+
     def swap(self, engine: PolicyEngine) -> PolicyEngine:
         """Make `engine` active; returns the previous one. The candidate is kept unless it is the new engine."""
         with self._swap_lock:

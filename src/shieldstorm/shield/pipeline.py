@@ -14,6 +14,7 @@ Reasons name categories, pattern ids and message roles only: never the matched t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -290,8 +291,13 @@ class Pipeline:
                                          extracted=extracted, signals=signals, verdict=verdict)
             # Evaluated inline on the event loop, cache hit or not: a rego-cpp evaluation of a new input
             # (about 0.2 ms) costs less than the hop to a worker thread and back, which also made the loop wait
-            # for the GIL (docs/shield.md, "Third round").
-            gate = self.policy.evaluate(document)
+            # for the GIL (docs/shield.md, "Third round"). A slow policy (policy.inline_max_ms) still goes to a
+            # thread, so it does not stall every other connection; its repeated inputs are answered inline.
+            if self.policy.inline:
+                gate = self.policy.evaluate(document)
+            else:
+                cached = self.policy.cached(document)
+                gate = cached if cached is not None else await asyncio.to_thread(self.policy.evaluate, document)
         # 7. decision
         with m.stage("decision"):
             decision = self._finish(info, identity, rate, extracted, signals, risk, detections, gate)
