@@ -234,7 +234,7 @@ class PolicyConfig(_Strict):
     inline_max_ms: float = Field(
         default=1.0, ge=0,
         description="A new policy input is evaluated on the event loop while the engine's running mean evaluation "
-        "time stays at or below this; a slower policy is evaluated on a worker thread so it does not stall other "
+        "CPU time stays at or below this; a slower policy is evaluated on a worker thread so it does not stall other "
         "connections (0: always a thread)",
     )
 
