@@ -169,3 +169,20 @@ def test_cache_is_bounded_least_recently_used_first() -> None:
         engine.evaluate({"risk": risk / 10})
     assert engine.cache is not None and len(engine.cache) == 3
     assert PolicyEngine(make_bundle("1"), cache_entries=0).cache is None
+
+
+def test_shared_evaluation_hands_out_the_cached_decision_and_private_evaluation_a_copy() -> None:
+    engine = PolicyEngine.default()
+    document = {"tenant": "acme", "detections": [], "attack": True, "verdict": "block", "risk": 0.97}
+    first = engine.evaluate(document, shared=True)  # a miss: the returned object is the one cached
+    assert first.decision == "block"
+    assert engine.evaluate(document, shared=True) is first
+    private = engine.evaluate(document)
+    assert private == first and private is not first and private.reasons is not first.reasons
+    private.reasons.append("changed by a caller")
+    assert engine.evaluate(document, shared=True).reasons == first.reasons == ["attack"]
+    # The default stays private on a miss too: the caller's object is not the cached one.
+    other = {**document, "risk": 0.98}
+    mine = engine.evaluate(other)
+    mine.reasons.append("changed by a caller")
+    assert engine.evaluate(other, shared=True).reasons == ["attack"]

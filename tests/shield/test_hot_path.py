@@ -4,6 +4,7 @@ policy sees, correlation ids, routing around Starlette."""
 from __future__ import annotations
 
 import re
+import threading
 
 import aiohttp
 from hypothesis import given
@@ -139,3 +140,82 @@ def test_novelty_is_the_share_of_unseen_word_trigrams() -> None:
     for i in range(6):
         tracker.observe("t/q", 100, "a b c d", now=100.0 + i)
     assert tracker.observe("t/q", 100, seen, now=120.0).novelty == 1.0
+
+
+async def test_new_policy_inputs_are_evaluated_on_the_event_loop_thread(upstream: Upstream,
+                                                                        start_shield: ShieldFactory):
+    # A new input costs one rego-cpp evaluation inline (no worker-thread hop); a repeated one is a cache hit.
+    shield = await start_shield(base_config(upstream.url, mode="openai"))
+    holder = shield.shield.pipeline.policy.holder
+    engine = holder.engine
+    threads: list[int] = []
+    holder.on_input = lambda _document: threads.append(threading.get_ident())
+    misses = engine.cache.misses if engine.cache is not None else 0
+    async with aiohttp.ClientSession() as session:
+        for content in ("What is the weather like?", "Tell me a longer story about the weather, please.", ATTACK):
+            body = {"messages": [{"role": "user", "content": content}]}
+            async with session.post(shield.url + "/v1/chat/completions", json=body) as response:
+                await response.read()
+                expected = "block" if content == ATTACK else "allow"
+                assert response.headers["X-Shield-Decision"] == expected
+    assert threads == [threading.get_ident()] * 3  # the test, uvicorn and the Shield share this loop's thread
+    assert engine.cache is not None and engine.cache.misses >= misses + 3  # three new inputs: real evaluations
+
+
+async def test_cached_decisions_are_not_changed_by_the_requests_that_read_them(upstream: Upstream,
+                                                                               start_shield: ShieldFactory):
+    # The gate reads the engine's cached decision uncopied (shared=True) and copies what it keeps: a refusal's
+    # headers and reasons, extended per request, must not leak into the next request's decision.
+    shield = await start_shield(base_config(upstream.url, mode="openai"))
+    engine = shield.shield.pipeline.policy.holder.engine
+    body = {"messages": [{"role": "user", "content": ATTACK}]}
+    seen = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.post(shield.url + "/v1/chat/completions", json=body) as response:
+                payload = await response.json()
+                seen.append((response.status, response.headers.get("WWW-Authenticate"),
+                             payload["shield"]["reasons"]))  # an OpenAI-style refusal
+    assert seen[0] == seen[1] == seen[2]
+    assert engine.cache is not None and engine.cache.hits >= 2
+    cached = [engine.cache._entries[key] for key in engine.cache._entries]
+    assert all(not any(r.startswith("injection:") for r in d.reasons) for d in cached)
+
+
+async def test_a_policy_over_the_inline_budget_is_evaluated_on_a_worker_thread(upstream: Upstream,
+                                                                               start_shield: ShieldFactory):
+    # inline_max_ms=0: every new input goes to a worker thread; a repeated one is still answered from the cache
+    # on the loop. Decisions are the same either way.
+    shield = await start_shield(base_config(upstream.url, mode="openai", policy={"inline_max_ms": 0}))
+    gate = shield.shield.pipeline.policy
+    assert not gate.inline
+    threads: list[int] = []
+    gate.holder.on_input = lambda _document: threads.append(threading.get_ident())
+    decisions = []
+    async with aiohttp.ClientSession() as session:
+        for content in ("What is the weather like?", ATTACK, ATTACK):
+            body = {"messages": [{"role": "user", "content": content}]}
+            async with session.post(shield.url + "/v1/chat/completions", json=body) as response:
+                await response.read()
+                decisions.append(response.headers["X-Shield-Decision"])
+    loop_thread = threading.get_ident()
+    assert decisions == ["allow", "block", "block"]
+    assert threads[0] != loop_thread and threads[1] != loop_thread  # new inputs: a worker thread
+    assert threads[2] == loop_thread  # the repeated attack: a cache hit on the loop
+
+
+def test_the_inline_budget_follows_the_engines_mean_evaluation_time() -> None:
+    from shieldstorm.shield.config import PolicyConfig, RiskConfig
+    from shieldstorm.shield.engines import PolicyGate
+
+    gate = PolicyGate(PolicyConfig(), RiskConfig())
+    engine = gate.holder.engine
+    assert engine.evaluation_seconds == 0.0 and gate.inline
+    document = {"tenant": "acme", "detections": [], "attack": False, "verdict": "allow", "risk": 0.1}
+    gate.evaluate(document)  # a miss: measured
+    measured = engine.evaluation_seconds
+    assert measured > 0
+    gate.evaluate(document)  # a hit: not an evaluation, the mean is unchanged
+    assert engine.evaluation_seconds == measured
+    assert gate.inline == (measured * 1000 <= gate.config.inline_max_ms)
+    assert not PolicyGate(PolicyConfig(inline_max_ms=0), RiskConfig()).inline

@@ -98,6 +98,16 @@ class PolicyHolder:
     def candidate(self) -> PolicyEngine | None:
         return self._state.candidate
 
+    @property
+    def evaluation_seconds(self) -> float:
+        """What `evaluate` of a new input costs the caller: the active engine's running mean, plus the
+        candidate's when it is evaluated in the caller's thread (no background shadow queue)."""
+        state = self._state
+        seconds = state.engine.evaluation_seconds
+        if state.candidate is not None and self._shadow_queue is None:
+            seconds += state.candidate.evaluation_seconds
+        return seconds
+
     def swap(self, engine: PolicyEngine) -> PolicyEngine:
         """Make `engine` active; returns the previous one. The candidate is kept unless it is the new engine."""
         with self._swap_lock:
@@ -120,9 +130,10 @@ class PolicyHolder:
             raise ValueError("no shadow candidate to promote")
         return self.swap(candidate)
 
-    def evaluate(self, input: dict[str, Any]) -> PolicyDecision:
+    def evaluate(self, input: dict[str, Any], *, shared: bool = False) -> PolicyDecision:
+        """The active engine's decision (`shared`: see `PolicyEngine.evaluate`); the candidate sees the input too."""
         state = self._state  # one read: the whole request uses this engine pair
-        decision = state.engine.evaluate(input)
+        decision = state.engine.evaluate(input, shared=shared)
         if state.candidate is not None:
             if self._shadow_queue is None:
                 self._shadow(state, input, decision)

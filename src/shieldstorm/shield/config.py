@@ -231,6 +231,12 @@ class PolicyConfig(_Strict):
     require_signature: bool = True
     shadow_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     poll_seconds: float = Field(default=15.0, gt=0)
+    inline_max_ms: float = Field(
+        default=1.0, ge=0,
+        description="A new policy input is evaluated on the event loop while the engine's running mean evaluation "
+        "CPU time stays at or below this; a slower policy is evaluated on a worker thread so it does not stall other "
+        "connections (0: always a thread)",
+    )
 
 
 class DetectionConfig(_Strict):

@@ -289,11 +289,15 @@ class Pipeline:
             risk = composite_risk(self.config.risk, detector_risk, signals.anomaly if signals else 0.0, rate.pressure)
             document = self.policy_input(info, identity, risk=risk, attack=attack, detections=detections, rate=rate,
                                          extracted=extracted, signals=signals, verdict=verdict)
-            # A repeated input is answered from the policy's decision cache inline; only a real rego-cpp
-            # evaluation goes to a worker thread (rego-cpp releases the GIL; a thread hop costs more than a hit).
-            gate = self.policy.cached(document)
-            if gate is None:
-                gate = await asyncio.to_thread(self.policy.evaluate, document)
+            # Evaluated inline on the event loop, cache hit or not: a rego-cpp evaluation of a new input
+            # (about 0.2 ms) costs less than the hop to a worker thread and back, which also made the loop wait
+            # for the GIL (docs/shield.md, "Third round"). A slow policy (policy.inline_max_ms) still goes to a
+            # thread, so it does not stall every other connection; its repeated inputs are answered inline.
+            if self.policy.inline:
+                gate = self.policy.evaluate(document)
+            else:
+                cached = self.policy.cached(document)
+                gate = cached if cached is not None else await asyncio.to_thread(self.policy.evaluate, document)
         # 7. decision
         with m.stage("decision"):
             decision = self._finish(info, identity, rate, extracted, signals, risk, detections, gate)

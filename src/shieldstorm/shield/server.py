@@ -87,9 +87,10 @@ async def serve(config: ShieldConfig, *, log_level: str = "warning", ready: asyn
                 await task
 
 
-# A new policy input is evaluated by rego-cpp on a worker thread. Whenever that thread holds the GIL (its Python
-# around the C call), the event loop thread waits for it, by default up to 5 ms (the interpreter's switch
-# interval) before the GIL is handed back: a request-latency tail under distinct traffic. 0.5 ms bounds it.
+# Whenever another thread holds the GIL (the audit writer, the policy reload poller, a background shadow
+# evaluation), the event loop thread waits for it, by default up to 5 ms (the interpreter's switch interval):
+# a request-latency tail. 0.5 ms bounds it. (It was added when new policy inputs were evaluated on a worker
+# thread; they are now evaluated inline, docs/shield.md.)
 GIL_SWITCH_SECONDS = 0.0005
 
 
