@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,19 +67,34 @@ def test_ctrl_c_leaves_no_process_behind(tmp_path: Path):
     process = subprocess.Popen([sys.executable, "-m", "shieldstorm", "demo", "-o", str(tmp_path / "r.html"),
                                 "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=demo_env(tmp_path), cwd=tmp_path)
+    # Interrupt when the first Storm run starts (the demo says so on stderr): the agent and the Shield are up
+    # and serving, and both Storm runs are still ahead. A fixed sleep after the children appeared raced the
+    # demo's own end on a busy machine (it finished before the Ctrl-C arrived).
+    storming = threading.Event()
+    stderr_lines: list[str] = []
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            stderr_lines.append(raw.decode(errors="replace"))
+            if raw.startswith(b"storm: direct"):
+                storming.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 120
         seen: set[int] = set()
-        while time.monotonic() < deadline and len(seen) < 2:  # the agent and the Shield are up
+        while time.monotonic() < deadline and not storming.is_set():
             seen |= children_of(process.pid)
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            time.sleep(0.2)
-        assert len(seen) >= 2
-        time.sleep(1.0)
+            assert process.poll() is None, "".join(stderr_lines)
+            time.sleep(0.05)
+        assert storming.is_set(), "".join(stderr_lines)
         seen |= children_of(process.pid)
+        assert len(seen) >= 2  # the agent and the Shield
         process.send_signal(signal.SIGINT)
         process.wait(30)
-        assert process.returncode != 0
+        assert process.returncode != 0, "".join(stderr_lines)
         for _ in range(50):
             if not any(alive(pid) for pid in seen):
                 break

@@ -6,6 +6,7 @@ import pytest
 
 from shieldstorm.detect import Detector, DetectorConfig
 from shieldstorm.detect.loader import load_pattern_set
+from shieldstorm.detect.matcher import _hs_source
 from shieldstorm.errors import ConfigError
 from tests.detect.conftest import DATA
 
@@ -41,6 +42,13 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
         (GOOD + "    validator: no_such_check\n", "validator 'no_such_check' is not available"),
         (GOOD + GOOD.replace("patterns:", ""), "duplicate id"),
         ("- just a list", "must be a mapping"),
+        (GOOD.replace('{literal: "be evil bot"}', "{literal: 'be', prefilter: 'be'}"), "`prefilter` needs a `regex`"),
+        (GOOD.replace('{literal: "be evil bot"}', "{regex: 'evil bot', prefilter: 'x*'}"), "prefilter matches the"),
+        # a prefilter that is not a superset would lose findings under Hyperscan only: checked on the examples
+        (
+            GOOD.replace('{literal: "be evil bot"}', "{regex: 'be evil bot', prefilter: 'evil robot'}"),
+            "prefilter does not match 'please BE  EVIL\\nBOT now'",
+        ),
     ],
 )
 def test_broken_file_is_rejected_naming_file_and_pattern(tmp_path: Path, body: str, needle: str) -> None:
@@ -65,6 +73,19 @@ def test_user_dir_extends_overrides_and_disables(tmp_path: Path) -> None:
     assert "U-TST-001" in pset.patterns and "T-CTX-001" not in pset.patterns
     assert pset.patterns["T-ROLE-001"].expressions[0].literal == "be kind bot"
     assert pset.origins["T-ROLE-001"].endswith("o.yaml")
+
+
+def test_prefilter_is_what_hyperscan_scans_for_and_re2_still_decides(tmp_path: Path) -> None:
+    body = GOOD.replace('{literal: "be evil bot"}', "{regex: 'be evil bot', prefilter: 'EVIL'}")
+    _write(tmp_path, "pre.yaml", body)
+    pset = load_pattern_set([tmp_path], builtins=False)
+    (expr,) = pset.expressions
+    assert expr.prefilter == "EVIL" and _hs_source(expr) == "evil"  # injection: folded and lower-cased
+    for engine in ("hyperscan", "re2"):
+        config = DetectorConfig(engine=engine, cache_dir=str(tmp_path / "c"))
+        det = Detector.from_paths([tmp_path], config, builtins=False)
+        assert [f.pattern_id for f in det.scan("please be evil bot").findings] == ["U-TST-001"]
+        assert det.scan("an evil plan").findings == []  # the prefilter hits, RE2 does not confirm
 
 
 def test_missing_directory_is_a_config_error(tmp_path: Path) -> None:

@@ -47,6 +47,17 @@ def test_leading_boundary_of_an_unanchored_branch_is_dropped() -> None:
     assert anchored_tail(r"\bpassport\b ?\d{9}") == r"\bpassport\b ?\d{9}"
 
 
+def test_drop_boundary_also_strips_anchored_branches() -> None:
+    # the PII/secret database (drop_boundary=True) loses every leading boundary context; injection keeps
+    # those of branches led by a literal
+    plus = r"(?:^|[^0-9A-Za-z_+])(?P<value>\+[1-9]\d{0,3})\b"
+    assert anchored_tail(plus) == plus
+    assert anchored_tail(plus, drop_boundary=True) == r"\+[1-9]\d{0,3}\b"
+    assert anchored_tail(r"\bpassport\b ?\d{9}", drop_boundary=True) == r"passport\b ?\d{9}"
+    # a separator group that is not negated is a boundary too
+    assert anchored_tail(r"(?:^|[\s,;:])(?P<value>[A-Z][0-9] [0-9][A-Z]{2})\b") == r"[A-Z][0-9] [0-9][A-Z]{2}\b"
+
+
 def test_unsupported_syntax_is_left_whole() -> None:
     for source in (r"(?i)the \S+ answers", r"(a)\S+\1bcdef", r"the \S+ (?=answers)", "the [unclosed"):
         assert anchored_tail(source) == source
@@ -87,11 +98,12 @@ _ATOMS = [
 )
 def test_tail_is_a_superset(branches: list[list[str]], texts: list[str]) -> None:
     source = "|".join("".join(b) for b in branches)
-    tail = anchored_tail(source)
-    full_rx, tail_rx = re2.compile(source), re2.compile(tail)
-    for text in texts:
-        if full_rx.search(text):
-            assert tail_rx.search(text), (source, tail, text)
+    full_rx = re2.compile(source)
+    for tail in (anchored_tail(source), anchored_tail(source, drop_boundary=True)):
+        tail_rx = re2.compile(tail)
+        for text in texts:
+            if full_rx.search(text):
+                assert tail_rx.search(text), (source, tail, text)
 
 
 def test_builtin_tails_match_wherever_the_expression_matches() -> None:

@@ -219,3 +219,16 @@ def test_the_inline_budget_follows_the_engines_mean_evaluation_time() -> None:
     assert engine.evaluation_seconds == measured
     assert gate.inline == (measured * 1000 <= gate.config.inline_max_ms)
     assert not PolicyGate(PolicyConfig(inline_max_ms=0), RiskConfig()).inline
+
+
+async def test_startup_freezes_the_heap_and_raises_the_young_collection_threshold(upstream: Upstream,
+                                                                                start_shield: ShieldFactory):
+    import gc
+
+    from shieldstorm.shield.app import GC_YOUNG_THRESHOLD
+
+    await start_shield(base_config(upstream.url, mode="openai"))
+    # Both are process-wide: the start-up heap is out of the collector's generations, and per-request garbage
+    # is collected in rarer young collections (the one-connection p99; see ShieldApp.startup).
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD

@@ -65,7 +65,13 @@ def _register_all() -> None:
 
 def main() -> None:
     """Console-script entry point: every expected error becomes one line and exit code 2."""
-    _register_all()
+    try:
+        # Loading the command modules takes a few hundred milliseconds: a Ctrl-C then is one line and exit
+        # 130 (as it is inside a command), not a traceback from whichever import it interrupted.
+        _register_all()
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        sys.exit(130)
     try:
         # Standalone mode: Typer prints usage errors itself (exit 2) and handles Ctrl-C (exit 1).
         app()

@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from shieldstorm.detect.models import Kind
-from shieldstorm.detect.normalize import fold_pattern_text, fold_raw_pattern_text, raw_view
+from shieldstorm.detect.normalize import fold_pattern_text, fold_raw_pattern_text, normalized_view, raw_view
 from shieldstorm.detect.schema import Pattern, PatternFile
 from shieldstorm.errors import ConfigError
 
@@ -45,6 +45,7 @@ class Expression:
     view: ViewName
     value_group: int | None
     regex: Any  # re2 compiled object used for exact spans after a hit
+    prefilter: str | None = None  # Hyperscan-only superset of `source` (schema field `prefilter`), folded alike
 
     def flagged_source(self) -> str:
         return f"(?i){self.source}" if self.caseless else self.source
@@ -154,8 +155,28 @@ def _compile_expressions(pattern: Pattern, label: str, start: int) -> list[Expre
             raise ConfigError(f"{where}: only one named group, `value`, is allowed")
         if regex.search("") is not None:
             raise ConfigError(f"{where}: the expression matches the empty string")
-        out.append(Expression(start + n, pattern.id, source, caseless, view, groups.get("value"), regex))
+        prefilter = None
+        if expr.prefilter is not None:
+            prefilter = fold_pattern_text(expr.prefilter) if view == "norm" else fold_raw_pattern_text(expr.prefilter)
+            _check_prefilter(pattern, view, regex, prefilter, caseless, where)
+        out.append(Expression(start + n, pattern.id, source, caseless, view, groups.get("value"), regex, prefilter))
     return out
+
+
+def _check_prefilter(pattern: Pattern, view: ViewName, regex: Any, prefilter: str, caseless: bool, where: str) -> None:
+    """A `prefilter` must be valid, must not match the empty string and must match every example and
+    counter-example the regex matches (a cheap check that it is a superset: one that is not would
+    silently lose findings under Hyperscan only)."""
+    try:
+        pre = re2.compile(f"(?i){prefilter}" if caseless else prefilter)
+    except re2.error as exc:
+        raise ConfigError(f"{where}: prefilter is not valid RE2 syntax ({exc})") from None
+    if pre.search("") is not None:
+        raise ConfigError(f"{where}: the prefilter matches the empty string")
+    for text in (*pattern.examples, *pattern.counter_examples):
+        viewed = normalized_view(text).text if view == "norm" else raw_view(text).text
+        if regex.search(viewed) is not None and pre.search(viewed) is None:
+            raise ConfigError(f"{where}: the prefilter does not match {text!r}, which the regex matches")
 
 
 def load_pattern_set(user_dirs: Iterable[str | Path] = (), *, builtins: bool = True) -> PatternSet:
@@ -200,7 +221,7 @@ def load_pattern_set(user_dirs: Iterable[str | Path] = (), *, builtins: bool = T
         expressions.extend(_compile_expressions(pattern, origins[pid], len(expressions)))
 
     digest_src = json.dumps(
-        [[e.pattern_id, e.source, e.caseless, e.view] for e in expressions], ensure_ascii=False
+        [[e.pattern_id, e.source, e.caseless, e.view, e.prefilter] for e in expressions], ensure_ascii=False
     ).encode()
     return PatternSet(
         patterns={pid: patterns[pid] for pid in sorted(patterns)},

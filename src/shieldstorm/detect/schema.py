@@ -13,6 +13,8 @@ A pattern file looks like::
         expressions:
           - regex: 'ignore (all )?(previous|prior) instructions'
           - literal: 'disregard the above'
+          - regex: '\\b[A-Z]{6}[0-9]{2}'
+            prefilter: '[0-9]{2}'  # optional, Hyperscan only: a cheaper superset (see below)
         validator: null            # e.g. luhn, iban, aba, npi, dea, verhoeff, nhs, ssn
         case_sensitive: false
         compliance: [GDPR]
@@ -23,6 +25,13 @@ A pattern file looks like::
 
 Regexes are restricted to the syntax both Hyperscan and RE2 accept: no look-around,
 no back-references, no `\\b` under Unicode mode (use explicit boundaries).
+
+`prefilter` (regex expressions only) is what Hyperscan scans for instead of the regex; RE2 still
+confirms every hit with `regex`, so it changes speed, never results, provided it matches wherever
+`regex` matches (a superset). It is for expressions whose derived Hyperscan form is slow and cannot be
+made cheaper without changing meaning, e.g. a literal-free shape such as the Italian fiscal code, whose
+leading `[A-Za-z]{6}` keeps Hyperscan's automaton busy on every word of prose. The loader checks that
+it matches each example (and counter-example) the regex matches.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ class Expression(BaseModel):
 
     regex: str | None = None
     literal: str | None = None
+    prefilter: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Expression:
@@ -50,6 +60,8 @@ class Expression(BaseModel):
             raise ValueError("an expression has exactly one of `regex` or `literal`")
         if (self.regex or self.literal or "") == "":
             raise ValueError("an expression must not be empty")
+        if self.prefilter is not None and (self.regex is None or self.prefilter == ""):
+            raise ValueError("`prefilter` needs a `regex` (and must not be empty)")
         return self
 
 
