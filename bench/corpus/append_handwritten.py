@@ -42,16 +42,7 @@ def append(path: Path = HERE / "dev.jsonl") -> int:
             if it.split != "dev" or not key or key in seen:
                 continue
             seen.add(key)
-            rec = {
-                "id": f"dev-{n:05d}",
-                "text": it.text,
-                "label": it.label,
-                "subset": it.subset,
-                "category": it.category,
-                "lang": it.lang,
-                "source": it.source,
-            }
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.write(it.json_line(f"dev-{n:05d}"))
             n += 1
             added += 1
     return added

@@ -60,6 +60,12 @@ class Item:
     source: str
     split: str
 
+    def json_line(self, row_id: str) -> str:
+        """One corpus row (the README's fields, in their order) as a JSONL line."""
+        record = {"id": row_id, "text": self.text, "label": self.label, "subset": self.subset,
+                  "category": self.category, "lang": self.lang, "source": self.source}
+        return json.dumps(record, ensure_ascii=False) + "\n"
+
 
 def _hash_split(text: str) -> str:
     return "dev" if int(hashlib.sha256(text.encode()).hexdigest(), 16) % 2 == 0 else "holdout"
@@ -440,16 +446,7 @@ def write(items: list[Item], out_dir: Path, sample_per_group: int, seed: int) ->
         rows = [it for it in items if it.split == split]
         with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
             for n, it in enumerate(rows):
-                rec = {
-                    "id": f"{split}-{n:05d}",
-                    "text": it.text,
-                    "label": it.label,
-                    "subset": it.subset,
-                    "category": it.category,
-                    "lang": it.lang,
-                    "source": it.source,
-                }
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.write(it.json_line(f"{split}-{n:05d}"))
         counts: dict[str, int] = {}
         for it in rows:
             counts[it.subset] = counts.get(it.subset, 0) + 1
@@ -466,16 +463,7 @@ def write(items: list[Item], out_dir: Path, sample_per_group: int, seed: int) ->
         sample.extend(g[:sample_per_group])
     with (out_dir / "sample.jsonl").open("w", encoding="utf-8") as fh:
         for n, it in enumerate(sample):
-            rec = {
-                "id": f"sample-{n:04d}",
-                "text": it.text,
-                "label": it.label,
-                "subset": it.subset,
-                "category": it.category,
-                "lang": it.lang,
-                "source": it.source,
-            }
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.write(it.json_line(f"sample-{n:04d}"))
     print("sample", len(sample), file=sys.stderr)
 
 
