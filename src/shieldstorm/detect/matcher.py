@@ -287,7 +287,7 @@ def lower_regex(source: str) -> str:
 def _hs_source(expr: Expression) -> str:
     # Hyperscan ignores capture groups; the RE2 regex keeps the `value` group for the exact span.
     # A pattern's own `prefilter` (a superset, see schema.py) replaces the expression and is taken as written.
-    # Bounded repeats are kept as written: widening `(?: \S+){0,20}?` to `{0,}` (done up to session 9 to
+    # Bounded repeats are kept as written: widening `(?: \S+){0,20}?` to `{0,}` (done earlier to
     # keep automata small) let one "be mother" in prose keep a gap automaton running to the end of the text;
     # exact bounds scan 100k prose 0.3 ms faster (injection) and 0.13 ms faster (PII) and compile no slower
     # in total. Prefilter mode (below) still widens repeats that are too large for an exact automaton.

@@ -7,6 +7,7 @@ contributions combine by noisy-OR, `1 - prod(1 - w)`, per category and then acro
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 from shieldstorm.detect.config import DetectorConfig, SeverityWeights
 from shieldstorm.detect.models import Finding, Kind, Severity, Verdict
@@ -21,6 +22,13 @@ def _weights(w: SeverityWeights) -> dict[Severity, float]:
         Severity.MEDIUM: float(w.medium),
         Severity.LOW: float(w.low),
     }
+
+
+def _noisy_or(weights: Iterable[float]) -> float:
+    miss = 1.0
+    for w in weights:
+        miss *= 1.0 - w
+    return 1.0 - miss
 
 
 @functools.lru_cache(maxsize=4096)
@@ -43,21 +51,15 @@ def score(findings: list[Finding], config: DetectorConfig) -> tuple[float, bool,
         per_pattern[key] = max(per_pattern.get(key, 0.0), w)
         if f.kind == Kind.INJECTION:
             injection[f.pattern_id] = max(injection.get(f.pattern_id, 0.0), w)
-    # Noisy-OR, accumulated inline as the product of misses (`1 - prod(1 - w)`), in the order of the
-    # contributions: a scan makes a few calls of this on its hot path, so no helper calls per term.
+    # Per category, the noisy-OR's product of misses is accumulated while grouping (no per-category lists),
+    # in the order of the contributions.
     miss_by_category: dict[str, float] = {}
     for (category, _pid), w in per_pattern.items():
         miss_by_category[category] = miss_by_category.get(category, 1.0) * (1.0 - w)
     items = sorted(miss_by_category.items()) if len(miss_by_category) > 1 else miss_by_category.items()
     categories = {c: _round4(1.0 - miss) for c, miss in items}
-    miss = 1.0
-    for value in categories.values():
-        miss *= 1.0 - value
-    risk = _round4(1.0 - miss)
-    miss = 1.0
-    for w in injection.values():
-        miss *= 1.0 - w
-    attack = bool(injection) and 1.0 - miss >= config.attack_threshold
+    risk = _round4(_noisy_or(categories.values()))
+    attack = bool(injection) and _noisy_or(injection.values()) >= config.attack_threshold
     if attack or risk >= config.block_threshold:
         verdict = Verdict.BLOCK
     elif risk >= config.review_threshold:
