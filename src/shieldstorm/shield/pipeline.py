@@ -177,14 +177,15 @@ def merge_scans(segment_sources: list[str], results: list[ScanResult]) -> tuple[
 
 
 def policy_detections(detections: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per distinct finding type (the same pattern hit in five messages is one fact for the policy):
-    a smaller input document converts and evaluates faster in rego-cpp."""
+    """One entry per distinct finding type and source (the same pattern hit in five user messages is one fact for
+    the policy): a smaller input document converts and evaluates faster in rego-cpp. The source stays part of the
+    key because the policy judges a finding in a tool result more strictly than the same one in the user's turn."""
     unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for d in detections:
-        key = (d["pattern_id"], d["kind"], d["category"], d["severity"], d["entity"])
+        key = (d["pattern_id"], d["kind"], d["category"], d["severity"], d["entity"], d["source"])
         if key not in unique:
             unique[key] = {"pattern_id": key[0], "kind": key[1], "category": key[2], "severity": key[3],
-                           "entity": key[4], "source": d["source"]}
+                           "entity": key[4], "source": key[5]}
     return list(unique.values())
 
 

@@ -49,6 +49,18 @@ block_reasons contains "attack" if {
 	risk >= cfg.block_risk
 }
 
+# Instructions planted in what a tool returned (a fetched page, a file, an e-mail, a search result) are the
+# indirect-injection path into an agent. A tool result has no business addressing the model, so injection evidence
+# there blocks from medium severity up, not only when the whole text scores as an attack (a user's own turn keeps
+# the ordinary thresholds: "Assistant, ..." is normal there).
+block_reasons contains "injection_in_tool_result" if {
+	cfg.block_injection_in_tool_results
+	some d in detections
+	d.kind == "injection"
+	d.source == "tool_result"
+	d.severity in {"medium", "high", "critical"}
+}
+
 block_reasons contains "canary_leak" if input.canary_leak == true
 
 block_reasons contains "canary_leak" if {

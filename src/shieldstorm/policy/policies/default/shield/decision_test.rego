@@ -50,3 +50,25 @@ test_tenant_override_from_data if {
 	d := decision with input as {"tenant": "t9", "attack": true, "risk": 0.2} with data.shield.tenants as {"t9": {"block_risk": 0.1}}
 	d.decision == "block"
 }
+
+test_medium_injection_in_tool_result_blocked if {
+	d := decision with input as {"risk": 0.4, "detections": [{"kind": "injection", "category": "instruction_override", "pattern_id": "PI-INS-007", "severity": "medium", "source": "tool_result"}]}
+	d.decision == "block"
+	d.reasons == ["injection_in_tool_result"]
+}
+
+test_medium_injection_in_user_turn_not_blocked if {
+	d := decision with input as {"risk": 0.4, "detections": [{"kind": "injection", "category": "instruction_override", "pattern_id": "PI-INS-007", "severity": "medium", "source": "user"}]}
+	d.decision == "allow"
+}
+
+test_low_injection_in_tool_result_not_blocked if {
+	d := decision with input as {"detections": [{"kind": "injection", "category": "jailbreak_persona", "pattern_id": "PI-JB-025", "severity": "low", "source": "tool_result"}]}
+	d.decision == "allow"
+}
+
+test_tool_result_rule_can_be_switched_off_per_tenant if {
+	d := decision with input as {"tenant": "t8", "risk": 0.4, "detections": [{"kind": "injection", "category": "x", "pattern_id": "p", "severity": "high", "source": "tool_result"}]}
+		with data.shield.tenants as {"t8": {"block_injection_in_tool_results": false}}
+	d.decision == "allow"
+}
