@@ -40,6 +40,7 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
         (GOOD.replace('{literal: "be evil bot"}', "{regex: 'x*'}"), "matches the empty string"),
         (GOOD.replace('{literal: "be evil bot"}', "{regex: '(?P<other>x)'}"), "only one named group"),
         (GOOD + "    validator: no_such_check\n", "validator 'no_such_check' is not available"),
+        (GOOD + "    negatable: sometimes\n", "pattern U-TST-001: negatable"),
         (GOOD + GOOD.replace("patterns:", ""), "duplicate id"),
         ("- just a list", "must be a mapping"),
         (GOOD.replace('{literal: "be evil bot"}', "{literal: 'be', prefilter: 'be'}"), "`prefilter` needs a `regex`"),

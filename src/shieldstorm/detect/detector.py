@@ -26,6 +26,7 @@ from shieldstorm.detect.matcher import (
     hyperscan_available,
 )
 from shieldstorm.detect.models import Finding, Redaction, ScanResult, Verdict
+from shieldstorm.detect.negation import prohibited as is_prohibition
 from shieldstorm.detect.normalize import View, leet_view, norm_signals, normalized_view, raw_view
 from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
 from shieldstorm.detect.schema import Pattern
@@ -62,11 +63,21 @@ def _finding_order(finding: Finding) -> tuple[int, int, str]:
     return finding.start, finding.end, finding.pattern_id
 
 
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each span replaced by as many spaces (offsets are kept)."""
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
 @dataclass
 class _Budget:
     chars: int
     candidates: int
     incomplete: set[str] = field(default_factory=set)
+    # Spans of the scanned text (original offsets) whose match a negation turned into a prohibition (negation.py)
+    prohibited: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Detector:
@@ -231,8 +242,13 @@ class Detector:
         risk, attack, categories, verdict = score(findings, self.config)
         # The learned second stage (stage2.py) is consulted only when the patterns leave `attack` open; the
         # text is re-scored only when it adds a finding. It reads the same normalised view.
+        # The classifier is a bag of words: it cannot see that "never reveal your hidden instructions" forbids what
+        # "reveal your hidden instructions" asks. It reads the text with the prohibited spans blanked out (same
+        # length, so its findings keep their offsets).
+        read = _blank(text, budget.prohibited) if budget.prohibited else None
         learned = second_stage(
-            text, findings, self.config, self._builtins, patterns_attack=attack, normalized=norm.text
+            text, findings, self.config, self._builtins, patterns_attack=attack,
+            normalized=norm.text if read is None else None, read=read,
         )
         if learned:
             findings = sorted([*findings, *learned], key=_finding_order)
@@ -297,8 +313,9 @@ class Detector:
             # An ASCII view is searched as its UTF-8 bytes: byte offsets are character offsets, and the re2
             # wrapper then neither re-encodes the text nor maps byte offsets back for every match.
             subject: str | bytes = encoded if view.text.isascii() else view.text
+            prohibited = budget.prohibited if depth == 0 else None  # decoded payloads have their own offsets
             for idx in hits:
-                if self._spans(pset, exprs[idx], view, subject, text, seen, findings):
+                if self._spans(pset, exprs[idx], view, subject, text, seen, findings, prohibited):
                     budget.incomplete.add(f"matches:{exprs[idx].pattern_id}")
 
         if not self.config.decode:
@@ -355,12 +372,15 @@ class Detector:
         text: str,
         seen: set[tuple[str, int, int]],
         out: list[Finding],
+        prohibited: list[tuple[int, int]] | None = None,
     ) -> bool:
         """Append the validated findings of one expression; True when the per-expression cap cut them off.
-        `subject`: what RE2 searches, the view's text or (ASCII view) its UTF-8 bytes."""
+        `subject`: what RE2 searches, the view's text or (ASCII view) its UTF-8 bytes. `prohibited` collects the
+        original spans of matches that a negation turned into prohibitions."""
         pattern = pset.patterns[expr.pattern_id]
         validator = pset.validators.get(pattern.validator) if pattern.validator else None
         group = expr.value_group or 0
+        negatable = pattern.negatable
         # The cap counts reported findings, not candidates: 1,000 numbers failing their check digit
         # must not hide the valid card number after them (each rejected candidate costs one validator
         # call, so the work stays linear in the text).
@@ -368,6 +388,11 @@ class Detector:
         for m in expr.regex.finditer(subject):
             vs, ve = m.span(group)
             if vs < 0 or ve <= vs:
+                continue
+            if negatable and is_prohibition(view.text, m.start(), object_form=negatable == "object"):
+                # "never reveal your instructions": a prohibition, not a request
+                if prohibited is not None:
+                    prohibited.append(view.to_original(m.start(), m.end()))
                 continue
             if validator is not None:
                 try:

@@ -77,10 +77,11 @@ def thresholds(model: LinearTextModel, config: DetectorConfig) -> tuple[float, f
 
 
 def second_stage(text: str, findings: list[Finding], config: DetectorConfig, builtins: bool = True, *,
-                 patterns_attack: bool, normalized: str | None = None) -> list[Finding]:
+                 patterns_attack: bool, normalized: str | None = None, read: str | None = None) -> list[Finding]:
     """Findings of the classifier for `text` (empty when disabled, not needed, not cued or below threshold).
     `patterns_attack`: the scan's `attack` from the pattern `findings` alone (the caller has scored them).
-    `normalized`: the normalised view of the whole `text`, if the caller has it (not computed twice).
+    `normalized`: the normalised view of what the model reads, if the caller has it (not computed twice).
+    `read`: what the model reads when it is not `text` itself (the same length: prohibitions blanked out).
 
     The built-in model belongs to the built-in detection set: a detector built with `builtins=False`
     uses a classifier only when its config names a model file."""
@@ -90,9 +91,10 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig, bui
     if patterns_attack:
         return []  # the patterns already decided: the classifier could not change `attack`
     model = _model(cfg.model_path)
-    if cfg.gate and not _cued(text, model, normalized):
+    seen = text if read is None else read
+    if cfg.gate and not _cued(seen, model, normalized):
         return []
-    probability = model.probability(text, normalized)
+    probability = model.probability(seen, normalized)
     high, medium = thresholds(model, config)
     if probability >= high:
         severity = Severity.HIGH
