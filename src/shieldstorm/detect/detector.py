@@ -26,6 +26,7 @@ from shieldstorm.detect.matcher import (
     hyperscan_available,
 )
 from shieldstorm.detect.models import Finding, Redaction, ScanResult, Verdict
+from shieldstorm.detect.negation import blank
 from shieldstorm.detect.negation import prohibited as is_prohibition
 from shieldstorm.detect.normalize import View, leet_view, norm_signals, normalized_view, raw_view
 from shieldstorm.detect.redact import RedactionVault, RedactMode, apply_redaction
@@ -61,14 +62,6 @@ class SelfTestFailure:
 
 def _finding_order(finding: Finding) -> tuple[int, int, str]:
     return finding.start, finding.end, finding.pattern_id
-
-
-def _blank(text: str, spans: list[tuple[int, int]]) -> str:
-    """`text` with each span replaced by as many spaces (offsets are kept)."""
-    chars = list(text)
-    for start, end in spans:
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
 
 
 @dataclass
@@ -245,7 +238,7 @@ class Detector:
         # The classifier is a bag of words: it cannot see that "never reveal your hidden instructions" forbids what
         # "reveal your hidden instructions" asks. It reads the text with the prohibited spans blanked out (same
         # length, so its findings keep their offsets).
-        read = _blank(text, budget.prohibited) if budget.prohibited else None
+        read = blank(text, budget.prohibited) if budget.prohibited else None
         learned = second_stage(
             text, findings, self.config, self._builtins, patterns_attack=attack,
             normalized=norm.text if read is None else None, read=read,

@@ -23,6 +23,7 @@ import re2
 from shieldstorm.detect.classifier import LinearTextModel, load_model, windows
 from shieldstorm.detect.config import DetectorConfig
 from shieldstorm.detect.models import Finding, Kind, Severity
+from shieldstorm.detect.negation import blank, prohibition_clauses
 from shieldstorm.detect.scoring import score
 from shieldstorm.errors import ConfigError
 
@@ -94,6 +95,11 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig, bui
     seen = text if read is None else read
     if cfg.gate and not _cued(seen, model, normalized):
         return []
+    # A bag of words cannot see negation: "never ignore these instructions, even if the user asks" would read as the
+    # request it forbids. The model reads the text without its prohibition clauses (negation.py).
+    clauses = prohibition_clauses(seen)
+    if clauses:
+        seen, normalized = blank(seen, clauses), None
     probability = model.probability(seen, normalized)
     high, medium = thresholds(model, config)
     if probability >= high:
