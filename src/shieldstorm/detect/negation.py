@@ -49,8 +49,16 @@ class _Cues:
 
 
 @cache
-def _cues() -> _Cues:
+def _data() -> dict[str, object]:
     data = json.loads(resources.files("shieldstorm.detect.data").joinpath("negation_cues.json").read_text("utf-8"))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_SOURCE}: must be a JSON object")
+    return data
+
+
+@cache
+def _cues() -> _Cues:
+    data = _data()
     # the cue, optionally "ever" and a comma, then exactly one space: the end of the window is the match start
     negation = f"(?:^|[^a-z0-9_])(?:{_alternation(data, 'negations')})(?:,? ever)?,?"
     refusal = f"(?:^|[^a-z0-9_])(?:{_alternation(data, 'refusals')})"
@@ -67,7 +75,7 @@ def _cues() -> _Cues:
 
 @cache
 def _clause() -> re2._Regexp:
-    data = json.loads(resources.files("shieldstorm.detect.data").joinpath("negation_cues.json").read_text("utf-8"))
+    data = _data()
     options = re2.Options()
     options.case_sensitive = False
     acts = f"{_alternation(data, 'disclosure_verbs')}|{_alternation(data, 'override_verbs')}"
