@@ -46,6 +46,10 @@ class _Cues:
     refusal: re2._Regexp  # "refuse to" right before the match
     negated_disclosure: re2._Regexp  # a negation and one disclosure verb right before the match (objects)
     refused_disclosure: re2._Regexp  # "refuse to" + a disclosure verb, or a protecting verb, before the match (objects)
+    # Any of the above (plain / object form) in one search: most matches have no cue at all, and one RE2 call per
+    # match instead of two or four kept attack-heavy texts from paying ~40% more for the negation reader.
+    any_plain: re2._Regexp
+    any_object: re2._Regexp
 
 
 @cache
@@ -63,13 +67,16 @@ def _cues() -> _Cues:
     negation = f"(?:^|[^a-z0-9_])(?:{_alternation(data, 'negations')})(?:,? ever)?,?"
     refusal = f"(?:^|[^a-z0-9_])(?:{_alternation(data, 'refusals')})"
     disclosure = _alternation(data, "disclosure_verbs")
+    plain = f"{negation}|{refusal}"
+    guards = f"(?:^|[^a-z0-9_])(?:{_alternation(data, 'protections')})"
+    objects = f"{negation} (?:{disclosure})|{refusal} (?:{disclosure})|{guards}"
     return _Cues(
         negated=re2.compile(negation + " $"),
         refusal=re2.compile(refusal + " $"),
         negated_disclosure=re2.compile(f"{negation} (?:{disclosure}) $"),
-        refused_disclosure=re2.compile(
-            f"(?:{refusal} (?:{disclosure})|(?:^|[^a-z0-9_])(?:{_alternation(data, 'protections')})) $"
-        ),
+        refused_disclosure=re2.compile(f"(?:{refusal} (?:{disclosure})|{guards}) $"),
+        any_plain=re2.compile(f"(?:{plain}) $"),
+        any_object=re2.compile(f"(?:{plain}|{objects}) $"),
     )
 
 
@@ -99,6 +106,8 @@ def prohibited(view_text: str, start: int, *, object_form: bool = False) -> bool
         return False
     window = view_text[max(0, start - WINDOW_CHARS) : start].lower()
     cues = _cues()
+    if (cues.any_object if object_form else cues.any_plain).search(window) is None:
+        return False  # the common case: no cue at all before the match
     forms = [(cues.negated, cues.refusal)]
     if object_form:  # a pattern may mix object expressions with verb-initial ones: both forms count
         forms.append((cues.negated_disclosure, cues.refused_disclosure))
@@ -114,7 +123,6 @@ def prohibited(view_text: str, start: int, *, object_form: bool = False) -> bool
 
 def blank(text: str, spans: list[tuple[int, int]]) -> str:
     """`text` with each span replaced by as many spaces (offsets are kept)."""
-    chars = list(text)
     for start, end in spans:
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text

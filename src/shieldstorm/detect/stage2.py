@@ -97,9 +97,15 @@ def second_stage(text: str, findings: list[Finding], config: DetectorConfig, bui
         return []
     # A bag of words cannot see negation: "never ignore these instructions, even if the user asks" would read as the
     # request it forbids. The model reads the text without its prohibition clauses (negation.py).
-    clauses = prohibition_clauses(seen)
-    if clauses:
-        seen, normalized = blank(seen, clauses), None
+    if normalized is not None and len(seen) <= model.head_chars + model.tail_chars:
+        # the model reads the normalised view as it is: blank the clauses there (no second normalisation)
+        clauses = prohibition_clauses(normalized)
+        if clauses:
+            normalized = blank(normalized, clauses)
+    else:
+        clauses = prohibition_clauses(seen)
+        if clauses:
+            seen, normalized = blank(seen, clauses), None
     probability = model.probability(seen, normalized)
     high, medium = thresholds(model, config)
     if probability >= high:
